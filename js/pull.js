@@ -1,0 +1,292 @@
+// Pure client logic for the livecam wire protocol (docs/protocol.md): no DOM, no sockets, no timers, so it
+// runs and is tested in plain node. widget.js wires it to a WebSocket, a canvas and the page.
+//
+// This file is concatenated with widget.js into one module, so it declares only the three exported names
+// at top level; anything else lives inside them.
+
+/**
+ * Split one binary frame message: uint32 big-endian N, N bytes of UTF-8 JSON header, image bytes.
+ * @param {ArrayBuffer | ArrayBufferView} message
+ * @returns {{header: {seq: number, rev?: number, mime: string, width?: number, height?: number,
+ *   [k: string]: unknown}, bytes: Uint8Array}}
+ */
+export function parseFrame(message) {
+  // Views are accepted too (node Buffers in tests); `bytes` stays a view, no copy of the image.
+  const all = ArrayBuffer.isView(message)
+    ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
+    : new Uint8Array(message);
+  if (all.byteLength < 4) {
+    throw new Error(`livecam frame truncated: ${all.byteLength} bytes, the 4-byte header length is missing`);
+  }
+  const n = new DataView(all.buffer, all.byteOffset, 4).getUint32(0, false);
+  if (4 + n > all.byteLength) {
+    throw new Error(`livecam frame truncated: header length ${n} but only ${all.byteLength - 4} bytes follow`);
+  }
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(all.subarray(4, 4 + n)));
+  } catch (e) {
+    throw new Error(`livecam frame header is not UTF-8 JSON: ${/** @type {Error} */ (e).message}`);
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    throw new Error("livecam frame header is not a JSON object");
+  }
+  if (!Number.isInteger(header.seq)) throw new Error('livecam frame header lacks an integer "seq"');
+  if (typeof header.mime !== "string" || !header.mime) throw new Error('livecam frame header lacks "mime"');
+  return { header, bytes: all.subarray(4 + n) };
+}
+
+/** Reconnect delays: 250 ms, doubling, capped at 5 s. No jitter, so tests can assert exact values. */
+export class Backoff {
+  constructor(initial = 250, max = 5000) {
+    this.initial = initial;
+    this.max = max;
+    this.reset();
+  }
+
+  /** @returns {number} the delay in ms before the next attempt */
+  next() {
+    const delay = this._delay;
+    this._delay = Math.min(this._delay * 2, this.max);
+    return delay;
+  }
+
+  reset() {
+    this._delay = this.initial;
+  }
+}
+
+/**
+ * @typedef {"connecting" | "live" | "paused" | "hidden" | "error" | "closed"} LoopState
+ * @typedef {{seq: number, rev: number, decode_ms?: number, paint_ms?: number}} PaintedReport
+ * @typedef {object} PullLoopIO
+ * @property {(text: string) => void} send  send a text message on the open socket
+ * @property {(ms: number) => void} scheduleReconnect  open a new socket in `ms`, then call `opened()` etc.
+ * @property {(ms: number) => void} scheduleWake  call `wake()` in `ms` (only used to respect the rate limit)
+ * @property {(state: LoopState, detail: string | null) => void} onState  called on change; detail is the
+ *   error text in the `error` state, else null
+ * @property {() => number} [now]  clock in ms, for fps and the rate limit
+ * @property {boolean} [visible]  initial visibility (default true)
+ */
+
+/**
+ * The pull state machine, I/O-free: the DOM layer reports events (socket opened/closed, text message,
+ * frame received/painted/failed, visibility) and the loop answers through the callbacks it was given.
+ *
+ * Pacing: at most one frame is ever in the pipeline, either granted (a `next` is outstanding) or received and
+ * being decoded/painted. The next grant goes out only once the previous frame is on screen, so a slow browser
+ * pulls fewer frames instead of queueing stale ones.
+ */
+export class PullLoop {
+  /** @param {PullLoopIO} io */
+  constructor(io) {
+    this._io = io;
+    this._now = io.now ?? (() => Date.now());
+    this.visible = io.visible ?? true;
+    this.backoff = new Backoff();
+    /** Counters for an overlay; `fps` is computed on read. */
+    this.stats = { received: 0, painted: 0, reconnects: 0 };
+    /** @type {number[]} paint times within the last second */
+    this._paints = [];
+    this._ended = false;
+    // Frame ids never repeat, so a paint from before a reconnect can't be mistaken for the current frame.
+    this._lastId = 0;
+    /** @type {LoopState} */
+    this.state = "connecting";
+    /** @type {string | null} */
+    this.detail = null;
+    this._resetConnection();
+  }
+
+  /** Everything that belongs to one socket; a new socket starts from scratch. */
+  _resetConnection() {
+    this._open = false;
+    this._outstanding = false;
+    this._inFlight = 0; // id of the frame being decoded/painted, 0 if none
+    /** @type {{seq: number, rev?: number} | null} */
+    this._inFlightHeader = null;
+    /** @type {PaintedReport | null} */
+    this._report = null;
+    /** @type {string | null} */
+    this._serverState = null; // unknown until `hello`
+    /** @type {string | null} */
+    this._serverError = null;
+    /** @type {string | null} */
+    this._clientError = null; // decode failures, garbled frames
+    this._minGapMs = 0; // from hello.max_messages_per_s
+    this._lastSend = -Infinity;
+    this._wakePending = false;
+  }
+
+  /** Frames painted during the last second. */
+  get fps() {
+    const cutoff = this._now() - 1000;
+    while (this._paints.length && this._paints[0] <= cutoff) this._paints.shift();
+    return this._paints.length;
+  }
+
+  opened() {
+    if (this._ended) return;
+    this._open = true;
+    this._pump();
+    this._update();
+  }
+
+  /** @param {string} text a text message from the server */
+  text(text) {
+    if (this._ended) return;
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return; // not ours to judge; the server never sends this
+    }
+    if (msg === null || typeof msg !== "object") return;
+    if (msg.type === "hello") {
+      if (msg.protocol !== undefined && msg.protocol !== 1) {
+        this._clientError = `unsupported livecam protocol ${JSON.stringify(msg.protocol)}`;
+      }
+      const rate = msg.max_messages_per_s;
+      // 10% headroom: network jitter can bunch messages that left here evenly spaced.
+      this._minGapMs = typeof rate === "number" && rate > 0 ? 1000 / (rate * 0.9) : 0;
+    } else if (msg.type !== "status") {
+      return; // unknown types are ignored, as the protocol asks
+    }
+    if (typeof msg.state === "string") this._serverState = msg.state;
+    // hello has no error field in protocol v1, but take one if a server sends it.
+    if ("error" in msg) this._serverError = typeof msg.error === "string" && msg.error ? msg.error : null;
+    this._update();
+  }
+
+  /**
+   * A binary frame arrived (header from parseFrame, or null if it could not be parsed).
+   * @param {{seq: number, rev?: number} | null} header
+   * @returns {number} id to pass to `painted()` or `failed()`
+   */
+  frame(header) {
+    if (this._ended) return 0;
+    this.stats.received++;
+    this._outstanding = false;
+    this._inFlight = ++this._lastId;
+    this._inFlightHeader = header;
+    return this._inFlight;
+  }
+
+  /**
+   * The frame is on screen: report it and grant the next one.
+   * @param {number} id
+   * @param {{decode_ms?: number, paint_ms?: number}} [timings]
+   */
+  painted(id, timings = {}) {
+    if (this._ended || id !== this._inFlight || !this._inFlightHeader) return;
+    this.stats.painted++;
+    this._paints.push(this._now());
+    this.backoff.reset();
+    this._clientError = null;
+    const { seq, rev } = this._inFlightHeader;
+    this._inFlight = 0;
+    this._inFlightHeader = null;
+    // A report sent only after the view comes back would inflate the server's capture->paint latency.
+    if (this.visible) {
+      /** @type {PaintedReport} */
+      const report = { seq, rev: Number.isInteger(rev) ? /** @type {number} */ (rev) : 0 };
+      const round = (/** @type {number} */ ms) => Math.round(ms * 100) / 100; // keeps the message short
+      if (Number.isFinite(timings.decode_ms)) report.decode_ms = round(/** @type {number} */ (timings.decode_ms));
+      if (Number.isFinite(timings.paint_ms)) report.paint_ms = round(/** @type {number} */ (timings.paint_ms));
+      this._report = report;
+    }
+    this._pump();
+    this._update();
+  }
+
+  /**
+   * The frame could not be parsed or decoded: show why and ask for another one anyway.
+   * @param {number} id
+   * @param {string} message
+   */
+  failed(id, message) {
+    if (this._ended || id !== this._inFlight) return;
+    this._inFlight = 0;
+    this._inFlightHeader = null;
+    this._clientError = message;
+    this._pump();
+    this._update();
+  }
+
+  /** @param {boolean} visible */
+  setVisible(visible) {
+    if (this._ended) return;
+    this.visible = visible;
+    if (!visible) this._report = null;
+    this._pump();
+    this._update();
+  }
+
+  /** The rate-limit timer from `scheduleWake` fired. */
+  wake() {
+    this._wakePending = false;
+    if (this._ended) return;
+    this._pump();
+  }
+
+  /**
+   * The socket closed without us asking. 1001 means the widget was closed (or its server stopped, which
+   * happens only when its last widget closed): retrying would only meet a 404, so that is final.
+   * @param {number} code
+   */
+  closed(code) {
+    if (this._ended) return;
+    this._resetConnection();
+    if (code === 1001) {
+      this._ended = true;
+    } else {
+      this.stats.reconnects++;
+      this._io.scheduleReconnect(this.backoff.next());
+    }
+    this._update();
+  }
+
+  /** Stop for good: no more messages, no reconnect. The caller closes its socket. */
+  dispose() {
+    if (this._ended) return;
+    this._ended = true;
+    this._resetConnection();
+    this._update();
+  }
+
+  /** Send the next grant if every condition for it holds. */
+  _pump() {
+    if (this._ended || !this._open || !this.visible || this._outstanding || this._inFlight) return;
+    if (this._wakePending) return;
+    const now = this._now();
+    const wait = this._lastSend + this._minGapMs - now;
+    if (wait > 0) {
+      this._wakePending = true;
+      this._io.scheduleWake(Math.ceil(wait));
+      return;
+    }
+    const msg = this._report ? { type: "next", painted: this._report } : { type: "next" };
+    this._report = null;
+    this._outstanding = true;
+    this._lastSend = now;
+    this._io.send(JSON.stringify(msg));
+  }
+
+  _update() {
+    /** @type {LoopState} */
+    let state;
+    let detail = null;
+    const error = this._serverError ?? this._clientError;
+    if (this._ended) state = "closed";
+    else if (!this._open || this._serverState === null) state = "connecting";
+    else if (!this.visible) state = "hidden";
+    else if (error) [state, detail] = ["error", error];
+    else if (this._serverState === "paused") state = "paused";
+    else if (this._serverState === "closed") state = "closed"; // the server says so; it will close with 1001
+    else state = "live";
+    if (state === this.state && detail === this.detail) return;
+    this.state = state;
+    this.detail = detail;
+    this._io.onState(state, detail);
+  }
+}

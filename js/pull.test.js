@@ -1,0 +1,361 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseFrame, Backoff, PullLoop } from "./pull.js";
+
+/** A frame message exactly as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes. */
+function buildFrame(header, image) {
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const buf = new ArrayBuffer(4 + head.length + image.length);
+  new DataView(buf).setUint32(0, head.length, false);
+  new Uint8Array(buf, 4).set(head);
+  new Uint8Array(buf, 4 + head.length).set(image);
+  return buf;
+}
+
+/** A PullLoop with recording callbacks and a hand-driven clock. */
+function makeLoop({ visible = true } = {}) {
+  const rec = { sent: [], reconnects: [], wakes: [], states: [], t: 0 };
+  const loop = new PullLoop({
+    send: (text) => rec.sent.push(JSON.parse(text)),
+    scheduleReconnect: (ms) => rec.reconnects.push(ms),
+    scheduleWake: (ms) => rec.wakes.push(ms),
+    onState: (state, detail) => rec.states.push([state, detail]),
+    now: () => rec.t,
+    visible,
+  });
+  return { loop, rec };
+}
+
+const HELLO = JSON.stringify({ type: "hello", protocol: 1, max_outstanding: 2, max_messages_per_s: 0, state: "live" });
+const status = (state, error) => JSON.stringify({ type: "status", state, error });
+
+/** Open, hello, and answer the first grant with frame `seq`; returns the frame id. */
+function liveWithFrame(loop, seq = 1) {
+  loop.opened();
+  loop.text(HELLO);
+  return loop.frame({ seq, rev: 0, mime: "image/jpeg" });
+}
+
+test("parseFrame round trip, big-endian length over 255, non-ASCII header", () => {
+  const header = { seq: 7, rev: 2, mime: "image/png", width: 4, height: 3, note: "é".repeat(200) };
+  const image = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0, 255]);
+  const { header: h, bytes } = parseFrame(buildFrame(header, image));
+  assert.deepEqual(h, header);
+  assert.ok(bytes instanceof Uint8Array);
+  assert.deepEqual([...bytes], [...image]);
+});
+
+test("parseFrame accepts a view with an offset (node Buffer)", () => {
+  const msg = new Uint8Array(buildFrame({ seq: 1, mime: "image/jpeg" }, Uint8Array.of(1, 2, 3)));
+  const padded = new Uint8Array(msg.length + 5);
+  padded.set(msg, 5);
+  const { header, bytes } = parseFrame(padded.subarray(5));
+  assert.equal(header.seq, 1);
+  assert.deepEqual([...bytes], [1, 2, 3]);
+});
+
+test("parseFrame with no image bytes gives an empty view", () => {
+  const { bytes } = parseFrame(buildFrame({ seq: 1, mime: "image/jpeg" }, new Uint8Array(0)));
+  assert.equal(bytes.length, 0);
+});
+
+test("parseFrame rejects truncated and garbled messages", () => {
+  const good = new Uint8Array(buildFrame({ seq: 1, mime: "image/jpeg" }, Uint8Array.of(9)));
+  assert.throws(() => parseFrame(new ArrayBuffer(0)), /truncated.*0 bytes/);
+  assert.throws(() => parseFrame(good.slice(0, 3).buffer), /truncated/);
+  // The header is cut: the length prefix promises more than the message holds.
+  assert.throws(() => parseFrame(good.slice(0, 10).buffer), /truncated: header length \d+ but only 6/);
+
+  const raw = (text) => {
+    const bytes = new TextEncoder().encode(text);
+    const buf = new Uint8Array(4 + bytes.length);
+    new DataView(buf.buffer).setUint32(0, bytes.length);
+    buf.set(bytes, 4);
+    return buf.buffer;
+  };
+  assert.throws(() => parseFrame(raw("{not json")), /not UTF-8 JSON/);
+  assert.throws(() => parseFrame(raw("[1, 2]")), /not a JSON object/);
+  assert.throws(() => parseFrame(raw("null")), /not a JSON object/);
+  assert.throws(() => parseFrame(raw('{"mime": "image/png"}')), /"seq"/);
+  assert.throws(() => parseFrame(raw('{"seq": "1", "mime": "image/png"}')), /"seq"/);
+  assert.throws(() => parseFrame(raw('{"seq": 1}')), /"mime"/);
+  // Invalid UTF-8 in the header is garbage, not a string with replacement characters.
+  const bad = new Uint8Array(6);
+  new DataView(bad.buffer).setUint32(0, 2);
+  bad.set([0xff, 0xfe], 4);
+  assert.throws(() => parseFrame(bad.buffer), /not UTF-8 JSON/);
+});
+
+test("Backoff doubles from 250 ms, caps at 5 s, resets", () => {
+  const b = new Backoff();
+  const seen = Array.from({ length: 8 }, () => b.next());
+  assert.deepEqual(seen, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  b.reset();
+  assert.deepEqual([b.next(), b.next()], [250, 500]);
+});
+
+test("open sends the first grant; hello makes it live", () => {
+  const { loop, rec } = makeLoop();
+  assert.equal(loop.state, "connecting");
+  assert.deepEqual(rec.sent, []);
+  loop.opened();
+  assert.deepEqual(rec.sent, [{ type: "next" }]);
+  assert.equal(loop.state, "connecting"); // nothing heard from the server yet
+  loop.text(HELLO);
+  assert.deepEqual(rec.states, [["live", null]]);
+  assert.equal(rec.sent.length, 1);
+});
+
+test("one request at a time: no second grant until the frame is painted", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(HELLO);
+  // Nothing below may add a grant while the first is outstanding.
+  loop.setVisible(true);
+  loop.wake();
+  loop.text(status("live", null));
+  assert.equal(rec.sent.length, 1);
+
+  const id = loop.frame({ seq: 5, rev: 3, mime: "image/jpeg", width: 640, height: 480 });
+  loop.setVisible(true);
+  loop.wake();
+  assert.equal(rec.sent.length, 1, "received but not painted yet");
+  loop.painted(id, { decode_ms: 1.23456, paint_ms: 0.5 });
+  assert.deepEqual(rec.sent[1], { type: "next", painted: { seq: 5, rev: 3, decode_ms: 1.23, paint_ms: 0.5 } });
+  loop.painted(id, { decode_ms: 1, paint_ms: 1 }); // a repeated paint report must not grant again
+  assert.equal(rec.sent.length, 2);
+  assert.deepEqual(loop.stats, { received: 1, painted: 1, reconnects: 0 });
+});
+
+test("painted report: rev defaults to 0, timings optional, stale ids ignored", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(HELLO);
+  const first = loop.frame({ seq: 9, mime: "image/png" });
+  loop.painted(first);
+  assert.deepEqual(rec.sent[1], { type: "next", painted: { seq: 9, rev: 0 } });
+  const second = loop.frame({ seq: 10, rev: 1, mime: "image/png" });
+  loop.painted(first, { decode_ms: 1 });
+  loop.painted(second + 1, { decode_ms: 1 });
+  assert.equal(rec.sent.length, 2);
+  loop.painted(second);
+  assert.deepEqual(rec.sent[2], { type: "next", painted: { seq: 10, rev: 1 } });
+});
+
+test("hidden stops requests; visible resumes exactly once", () => {
+  const { loop, rec } = makeLoop();
+  const id = liveWithFrame(loop, 1);
+  loop.setVisible(false);
+  assert.equal(loop.state, "hidden");
+  loop.painted(id, { decode_ms: 1, paint_ms: 1 });
+  assert.equal(rec.sent.length, 1, "painted while hidden: no grant");
+  loop.setVisible(true);
+  loop.setVisible(true);
+  loop.wake();
+  assert.equal(loop.state, "live");
+  // The paint report is dropped: sent this late it would inflate the server's latency figure.
+  assert.deepEqual(rec.sent.slice(1), [{ type: "next" }]);
+});
+
+test("hiding with a grant outstanding does not add another on return", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.setVisible(false);
+  loop.setVisible(true);
+  assert.equal(rec.sent.length, 1);
+});
+
+test("a view that starts hidden sends nothing on open", () => {
+  const { loop, rec } = makeLoop({ visible: false });
+  loop.opened();
+  loop.text(HELLO);
+  assert.deepEqual(rec.sent, []);
+  assert.equal(loop.state, "hidden");
+  loop.setVisible(true);
+  assert.deepEqual(rec.sent, [{ type: "next" }]);
+});
+
+test("status: paused, error text, error cleared by null", () => {
+  const { loop, rec } = makeLoop();
+  liveWithFrame(loop);
+  loop.text(status("paused", null));
+  assert.equal(loop.state, "paused");
+  loop.text(status("paused", "camera unplugged"));
+  assert.equal(loop.state, "error");
+  assert.equal(loop.detail, "camera unplugged");
+  loop.text(status("live", "process() raised ValueError"));
+  assert.deepEqual([loop.state, loop.detail], ["error", "process() raised ValueError"]);
+  loop.text(status("live", null));
+  assert.deepEqual([loop.state, loop.detail], ["live", null]);
+  loop.text(status("closed", null));
+  assert.equal(loop.state, "closed");
+  assert.deepEqual(rec.states, [
+    ["live", null],
+    ["paused", null],
+    ["error", "camera unplugged"],
+    ["error", "process() raised ValueError"],
+    ["live", null],
+    ["closed", null],
+  ]);
+  assert.equal(rec.sent.length, 1, "status messages never grant frames");
+});
+
+test("unknown text types and junk are ignored", () => {
+  const { loop, rec } = makeLoop();
+  liveWithFrame(loop);
+  const before = rec.states.length;
+  for (const text of ['{"type": "stats", "state": "paused", "error": "x"}', "{nope", "null", "42", '"hi"']) {
+    assert.doesNotThrow(() => loop.text(text));
+  }
+  assert.equal(loop.state, "live");
+  assert.equal(rec.states.length, before);
+  assert.equal(rec.sent.length, 1);
+});
+
+test("decode failure shows an error and still asks for the next frame; a good paint clears it", () => {
+  const { loop, rec } = makeLoop();
+  const id = liveWithFrame(loop);
+  loop.failed(id, "cannot decode frame 1 (image/jpeg)");
+  assert.deepEqual([loop.state, loop.detail], ["error", "cannot decode frame 1 (image/jpeg)"]);
+  assert.deepEqual(rec.sent[1], { type: "next" });
+  const next = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  loop.painted(next);
+  assert.equal(loop.state, "live");
+  // An unparsable frame (null header) still answers the grant.
+  const bad = loop.frame(null);
+  loop.failed(bad, "truncated");
+  assert.equal(loop.state, "error");
+  assert.equal(rec.sent.length, 4);
+});
+
+test("server errors win over decode errors and outlive a good paint", () => {
+  const { loop } = makeLoop();
+  const id = liveWithFrame(loop);
+  loop.failed(id, "decode");
+  loop.text(status("live", "source failed"));
+  assert.equal(loop.detail, "source failed");
+  loop.painted(loop.frame({ seq: 2, mime: "image/jpeg" }));
+  assert.deepEqual([loop.state, loop.detail], ["error", "source failed"]);
+});
+
+test("reconnects with growing delays; a painted frame resets the backoff", () => {
+  const { loop, rec } = makeLoop();
+  liveWithFrame(loop);
+  loop.closed(1006);
+  assert.equal(loop.state, "connecting");
+  loop.opened(); // the DOM layer's new socket
+  assert.deepEqual(rec.sent.at(-1), { type: "next" }, "a new socket gets a fresh first grant");
+  loop.closed(1006);
+  loop.closed(1006); // handshake refused: the browser reports 1006 without an open
+  loop.closed(1008);
+  assert.deepEqual(rec.reconnects, [250, 500, 1000, 2000]);
+
+  loop.opened();
+  loop.text(HELLO);
+  const id = loop.frame({ seq: 3, mime: "image/jpeg" });
+  loop.closed(1006); // received but not painted: not yet a success
+  assert.equal(rec.reconnects.at(-1), 4000);
+  loop.painted(id);
+  loop.opened();
+  loop.text(HELLO);
+  loop.painted(loop.frame({ seq: 4, mime: "image/jpeg" }));
+  loop.closed(1000);
+  assert.equal(rec.reconnects.at(-1), 250);
+  assert.equal(loop.stats.reconnects, 6);
+});
+
+test("a paint from before a reconnect neither grants nor counts", () => {
+  const { loop, rec } = makeLoop();
+  const old = liveWithFrame(loop);
+  loop.closed(1006);
+  loop.opened();
+  const sent = rec.sent.length;
+  loop.painted(old);
+  assert.equal(rec.sent.length, sent);
+  assert.equal(loop.stats.painted, 0);
+});
+
+test("close 1001 ends the loop for good", () => {
+  const { loop, rec } = makeLoop();
+  liveWithFrame(loop);
+  loop.closed(1001);
+  assert.equal(loop.state, "closed");
+  assert.deepEqual(rec.reconnects, []);
+  loop.opened();
+  loop.setVisible(true);
+  loop.closed(1006);
+  assert.equal(rec.sent.length, 1);
+  assert.deepEqual(rec.reconnects, []);
+  assert.deepEqual(rec.states.at(-1), ["closed", null]);
+});
+
+test("dispose ends the loop: no sends, no reconnect", () => {
+  const { loop, rec } = makeLoop();
+  const id = liveWithFrame(loop);
+  loop.dispose();
+  assert.equal(loop.state, "closed");
+  loop.painted(id);
+  loop.closed(1006);
+  loop.text(status("live", "boom"));
+  assert.equal(rec.sent.length, 1);
+  assert.deepEqual(rec.reconnects, []);
+  assert.equal(loop.state, "closed");
+});
+
+test("fps counts paints in the last second of the injected clock", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(HELLO);
+  for (let i = 1; i <= 12; i++) {
+    rec.t = i * 100; // 10 fps for 1.2 s
+    loop.painted(loop.frame({ seq: i, mime: "image/jpeg" }));
+  }
+  assert.equal(loop.fps, 10); // paints at 300..1200 ms
+  rec.t = 1750;
+  assert.equal(loop.fps, 5); // 800..1200
+  rec.t = 2200;
+  assert.equal(loop.fps, 0);
+  assert.equal(loop.stats.painted, 12);
+  assert.equal(loop.stats.received, 12);
+});
+
+test("grants are spaced to stay under hello.max_messages_per_s", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened(); // t = 0, first grant
+  loop.text(JSON.stringify({ type: "hello", protocol: 1, max_messages_per_s: 10, state: "live" }));
+  // 10/s with 10% headroom: one message per 111.1 ms.
+  rec.t = 50;
+  loop.painted(loop.frame({ seq: 1, mime: "image/jpeg" }));
+  assert.equal(rec.sent.length, 1);
+  assert.deepEqual(rec.wakes, [62]);
+  loop.setVisible(true); // must not schedule a second wake
+  assert.deepEqual(rec.wakes, [62]);
+  rec.t = 112;
+  loop.wake();
+  assert.deepEqual(rec.sent[1], { type: "next", painted: { seq: 1, rev: 0 } });
+  rec.t = 400; // long after: no wait
+  loop.painted(loop.frame({ seq: 2, mime: "image/jpeg" }));
+  assert.equal(rec.sent.length, 3);
+  assert.equal(rec.wakes.length, 1);
+});
+
+test("a paint report held back by the rate limit is dropped if the view hides meanwhile", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(JSON.stringify({ type: "hello", protocol: 1, max_messages_per_s: 10, state: "live" }));
+  rec.t = 10;
+  loop.painted(loop.frame({ seq: 1, mime: "image/jpeg" }));
+  loop.setVisible(false);
+  rec.t = 500;
+  loop.wake();
+  assert.equal(rec.sent.length, 1);
+  loop.setVisible(true);
+  assert.deepEqual(rec.sent.slice(1), [{ type: "next" }]);
+});
+
+test("an unsupported protocol version is shown as an error", () => {
+  const { loop } = makeLoop();
+  loop.opened();
+  loop.text(JSON.stringify({ type: "hello", protocol: 2, state: "live" }));
+  assert.deepEqual([loop.state, loop.detail], ["error", "unsupported livecam protocol 2"]);
+});

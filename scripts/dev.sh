@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One entry point for people and CI:  scripts/dev.sh demo | test | bench | setup
+# Everything it needs it installs: a virtualenv in .venv (override with LIVECAM_VENV), the package with
+# its test and browser extras, and Debian's Chromium when run as root (the browser tests need it).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${LIVECAM_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+cd "$ROOT"
+
+say() { printf '\n== %s\n' "$*"; }
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  say "installing livecam-widget and its test/browser extras into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser]"
+}
+
+chromium() {
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "!! not root and /usr/bin/chromium is missing: the browser tests will be SKIPPED" >&2
+  fi
+}
+
+run_tests() {
+  setup
+  chromium
+  if [ -n "${CI:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    echo "!! CI run without /usr/bin/chromium: refusing to skip the browser tests" >&2
+    exit 1
+  fi
+  say "frontend logic: node --test"
+  (cd js && node --test)
+  say "lint and types: ruff, mypy --strict"
+  "$VENV/bin/ruff" check src tests bench
+  "$VENV/bin/mypy"
+  say "pytest"
+  set +e
+  "$VENV/bin/python" -m pytest -p no:cacheprovider -ra "$@"
+  rc=$?
+  set -e
+  if [ "$rc" = 5 ]; then
+    echo "!! pytest collected no tests: that is a failure, not a pass" >&2
+    exit 1
+  fi
+  exit "$rc"
+}
+
+demo() {
+  setup
+  say "starting JupyterLab on notebooks/quickstart.ipynb (Ctrl-C to stop)"
+  exec "$VENV/bin/jupyter" lab notebooks/quickstart.ipynb --ServerApp.ip=127.0.0.1 "$@"
+}
+
+bench() {
+  setup
+  exec "$VENV/bin/python" -m bench "$@"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  test) run_tests "$@" ;;
+  demo) demo "$@" ;;
+  bench) bench "$@" ;;
+  *) echo "usage: scripts/dev.sh demo|test|bench|setup [args]" >&2; exit 2 ;;
+esac

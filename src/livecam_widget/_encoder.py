@@ -1,0 +1,134 @@
+"""Frame -> displayable bytes: channel order, the user's ``process``, downscale, JPEG/PNG.
+
+Pure CPU work with no threads of its own; the server runs it on its encode pool, off the event loop. The
+caller caches by ``(seq, rev)`` so each frame is encoded once for all viewers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ._frames import Image, check_frame, fit, to_display
+from ._slot import Frame
+
+Process = Callable[[Image], Any]
+FORMATS = {"jpeg": (".jpg", "image/jpeg"), "png": (".png", "image/png")}
+
+
+@dataclass(frozen=True)
+class Settings:
+    format: str = "jpeg"
+    quality: int = 80
+    max_size: int = 0
+    channels: str = "bgr"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    seq: int
+    rev: int
+    t_capture: float
+    mime: str
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+    data: bytes
+    encode_ms: float
+
+    def header(self, t_sent: float) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "rev": self.rev,
+            "t_capture": self.t_capture,
+            "t_sent": t_sent,
+            "mime": self.mime,
+            "width": self.width,
+            "height": self.height,
+            "source_width": self.source_width,
+            "source_height": self.source_height,
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Rendering frame ``seq`` failed; ``message`` is what the widget and ``lf.error`` show."""
+
+    seq: int
+    rev: int
+    message: str
+
+
+def describe_exception(where: str, exc: BaseException) -> str:
+    # The last frame of the traceback points at the user's line, which is what they need to fix it.
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{where} raised {type(exc).__name__}: {exc}{at}"
+
+
+class Encoder:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rendered: tuple[tuple[int, int], Image] | None = None
+
+    def render(self, frame: Frame, rev: int, settings: Settings, process: Process | None) -> Image:
+        """The full-size processed frame (what ``snapshot()`` returns); raises what ``process`` raised."""
+        key = (frame.seq, rev)
+        with self._lock:
+            cached = self._rendered
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        image = to_display(frame.data, settings.channels)
+        if process is not None:
+            # OpenCV code often draws into its input in place; give it a private copy so the slot's frame
+            # stays pristine (a changed setting re-renders it) and other viewers are unaffected.
+            result = process(image.copy() if np.may_share_memory(image, frame.data) else image)
+            image = to_display(check_frame(result, "process() result"), "bgr")
+        with self._lock:
+            self._rendered = (key, image)
+        return image
+
+    def encode(
+        self, frame: Frame, rev: int, settings: Settings, process: Process | None
+    ) -> Encoded | Failure:
+        started = self._clock()
+        try:
+            image = self.render(frame, rev, settings, process)
+        except Exception as exc:
+            where = "process()" if process is not None else "frame conversion"
+            return Failure(frame.seq, rev, describe_exception(where, exc))
+        source_height, source_width = image.shape[:2]
+        shown = fit(image, settings.max_size)
+        ext, mime = FORMATS[settings.format]
+        if ext == ".jpg":
+            if shown.ndim == 3 and shown.shape[2] == 4:
+                shown = cv2.cvtColor(shown, cv2.COLOR_BGRA2BGR)  # JPEG has no alpha
+            params = [cv2.IMWRITE_JPEG_QUALITY, settings.quality]
+        else:
+            params = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; PNG is for exactness, not size
+        ok, buf = cv2.imencode(ext, shown, params)
+        if not ok:
+            return Failure(
+                frame.seq, rev, f"cv2.imencode({ext}) failed for a {shown.shape} {shown.dtype} frame"
+            )
+        return Encoded(
+            seq=frame.seq,
+            rev=rev,
+            t_capture=frame.t_capture,
+            mime=mime,
+            width=int(shown.shape[1]),
+            height=int(shown.shape[0]),
+            source_width=int(source_width),
+            source_height=int(source_height),
+            data=buf.tobytes(),
+            encode_ms=(self._clock() - started) * 1000.0,
+        )

@@ -1,0 +1,78 @@
+"""Pacing and rate measurement, as pure code over an injected clock."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Pacer:
+    """Keeps one client's frames at least ``1/max_fps`` apart (``max_fps <= 0``: no cap)."""
+
+    def __init__(self, max_fps: float) -> None:
+        self.max_fps = max_fps
+        self._last: float | None = None
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next send is allowed."""
+        if self._last is None or self.max_fps <= 0:
+            return 0.0
+        return max(0.0, self._last + 1.0 / self.max_fps - now)
+
+    def sent(self, now: float) -> None:
+        self._last = now
+
+
+class RateMeter:
+    """Events per second over a sliding window. Memory is bounded by ``max_events``."""
+
+    def __init__(self, window: float = 1.0, max_events: int = 10_000) -> None:
+        self.window = window
+        self._times: deque[float] = deque(maxlen=max_events)
+        self.total = 0
+
+    def add(self, now: float) -> None:
+        self._times.append(now)
+        self.total += 1
+
+    def rate(self, now: float) -> float:
+        times = self._times
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return len(times) / self.window
+
+
+class TokenBucket:
+    """Allows ``rate`` events per second with bursts of ``burst``; used to cap what clients may send."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = now
+
+    def allow(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class Deadline:
+    """Paces a producer at ``fps`` without drift: each wait aims at the previous deadline plus one interval,
+    and a producer that fell behind skips ahead instead of bursting to catch up."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.fps = fps
+        self._due: float | None = None
+
+    def wait_time(self, now: float) -> float:
+        if not self.fps or self.fps <= 0:
+            return 0.0
+        interval = 1.0 / self.fps
+        if self._due is None or now - self._due > interval:
+            self._due = now
+        wait = max(0.0, self._due - now)
+        self._due += interval
+        return wait

@@ -1,0 +1,550 @@
+"""The stream server: one WebSocket server per kernel (and host:port), in a thread with its own asyncio loop.
+
+Threads meet the loop in exactly two ways: ``FrameServer.call`` (every mutation of stream state, via
+``loop.call_soon_threadsafe``) and ``Stream.notify`` (the producer's "new frame" poke, also
+``call_soon_threadsafe``, sent only while some client waits). Everything a ``Stream`` or ``_Client`` holds
+is touched only on the loop thread, so it needs no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import hmac
+import logging
+import secrets
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import MultipleValuesError
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ._encoder import Encoded, Encoder, Failure, Process, Settings
+from ._origin import OriginPolicy
+from ._pacing import Pacer, RateMeter, TokenBucket
+from ._protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY,
+    MAX_CLIENT_MESSAGE,
+    PATH_PREFIX,
+    Painted,
+    ProtocolError,
+    hello,
+    pack_frame,
+    parse_client_message,
+    status,
+)
+from ._slot import Frame, LatestFrame
+from ._threads import Worker
+
+log = logging.getLogger("livecam_widget.server")
+T = TypeVar("T")
+Key = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may do. Past a limit the client is closed with 1008; others are unaffected."""
+
+    max_outstanding: int = 4
+    max_messages_per_s: float = 240.0
+    max_clients: int = 64
+    #: Bytes the server buffers for one client before ``send`` waits; a stalled client holds at most this
+    #: plus its granted frames.
+    write_limit: int = 256 * 1024
+
+
+class Stream:
+    """One widget, as the server sees it. Build it anywhere; after ``FrameServer.add`` it is loop-owned."""
+
+    def __init__(
+        self,
+        slot: LatestFrame,
+        *,
+        settings: Settings,
+        process: Process | None,
+        max_fps: float,
+        origins: OriginPolicy,
+        on_stats: Callable[[dict[str, Any]], None] | None = None,
+        on_error: Callable[[str | None], None] | None = None,
+        state: str = "live",
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        self.token = secrets.token_urlsafe(24)
+        self.slot = slot
+        self.encoder = Encoder()
+        self.settings = settings
+        self.process = process
+        self.max_fps = max_fps
+        self.origins = origins
+        self.on_stats = on_stats
+        self.on_error = on_error
+        self.rev = 0
+        self.state = state
+        self.error: str | None = None
+        self.clients: set[_Client] = set()
+        self.encodes = 0
+        self.last_encoded: Encoded | None = None
+        self._cache: Encoded | Failure | None = None
+        self._inflight: dict[Key, asyncio.Future[Encoded | Failure]] = {}
+        self._waiters = 0
+        self._changed: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: concurrent.futures.Executor | None = None
+        self._stats_prev: tuple[float, int, int] | None = None
+        slot.on_put = self.notify
+
+    # -- called on other threads -------------------------------------------------------------------------
+    def notify(self, seq: int) -> None:
+        """The producer's poke: cheap, and a no-op unless a client is waiting for a frame."""
+        loop = self._loop
+        if self._waiters and loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed: the stream is going away
+                loop.call_soon_threadsafe(self._signal)
+
+    # -- loop thread only -------------------------------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Executor) -> None:
+        self._loop = loop
+        self._executor = executor
+        self._changed = asyncio.Event()
+
+    def _signal(self) -> None:
+        event = self._changed
+        self._changed = asyncio.Event()
+        if event is not None:
+            event.set()
+
+    def restyle(self, settings: Settings | None = None, process: Process | bool | None = False) -> None:
+        """New look: bump ``rev`` so the current frame is re-rendered and re-sent to everyone."""
+        if settings is not None:
+            self.settings = settings
+        if process is not False:
+            self.process = process  # type: ignore[assignment]
+        self.rev += 1
+        self._signal()
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self._broadcast(status(state, self.error))
+
+    def set_error(self, error: str | None) -> None:
+        if error != self.error:
+            self.error = error
+            self._broadcast(status(self.state, error))
+            if self.on_error is not None:
+                self.on_error(error)
+
+    def _broadcast(self, text: str) -> None:
+        for client in list(self.clients):
+            client.send_text(text)
+
+    def _newest(self, after: Key) -> Frame | None:
+        frame = self.slot.peek()
+        if frame is not None and (frame.seq, self.rev) > after:
+            return frame
+        return None
+
+    async def next_encoded(self, after: Key) -> Encoded | Failure:
+        """The newest frame newer than ``after``, encoded once for every client that asks for it."""
+        assert self._changed is not None and self._loop is not None
+        frame = self._newest(after)
+        while frame is None:
+            event = self._changed
+            self._waiters += 1  # announce before re-checking, so a put in between is never missed
+            try:
+                frame = self._newest(after)
+                if frame is None:
+                    await event.wait()
+                    frame = self._newest(after)
+            finally:
+                self._waiters -= 1
+        key = (frame.seq, self.rev)
+        cached = self._cache
+        if cached is not None and (cached.seq, cached.rev) == key:
+            return cached
+        future = self._inflight.get(key)
+        if future is None:
+            self.slot.take(frame.seq)
+            future = self._loop.run_in_executor(
+                self._executor, self.encoder.encode, frame, self.rev, self.settings, self.process
+            )
+            self._inflight[key] = future
+            future.add_done_callback(functools.partial(self._encoded, key))
+        # shield: one client giving up must not cancel the encode the others wait for.
+        return await asyncio.shield(future)
+
+    def _encoded(self, key: Key, future: asyncio.Future[Encoded | Failure]) -> None:
+        self._inflight.pop(key, None)
+        if future.cancelled() or future.exception() is not None:
+            return
+        result = future.result()
+        cached = self._cache
+        if cached is None or (cached.seq, cached.rev) <= key:
+            self._cache = result
+        if isinstance(result, Failure):
+            self.set_error(result.message)
+        else:
+            self.encodes += 1
+            self.last_encoded = result
+            if self.error is not None:
+                self.set_error(None)
+
+    def stats(self, now: float) -> dict[str, Any]:
+        frames, encodes = self.slot.count, self.encodes
+        prev = self._stats_prev
+        self._stats_prev = (now, frames, encodes)
+        dt = now - prev[0] if prev else 0.0
+        fps_source = (frames - prev[1]) / dt if prev and dt > 0 else 0.0
+        encodes_per_s = (encodes - prev[2]) / dt if prev and dt > 0 else 0.0
+        viewers = [client.stats(now) for client in self.clients]
+        latencies = [lat for client in self.clients for lat in client.recent_latencies(now)]
+        last = self.last_encoded
+        return {
+            "state": self.state,
+            "error": self.error,
+            "frames": frames,
+            "fps_source": round(fps_source, 2),
+            "fps_sent": round(sum(v["fps_sent"] for v in viewers), 2),
+            "fps_painted": round(sum(v["fps_painted"] for v in viewers), 2),
+            "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "dropped": self.slot.dropped,
+            "clients": len(viewers),
+            "encodes_per_s": round(encodes_per_s, 2),
+            "encode_ms": round(last.encode_ms, 2) if last else None,
+            "bytes_per_frame": len(last.data) if last else None,
+            "frame_size": [last.width, last.height] if last else None,
+            "viewers": viewers,
+        }
+
+
+class _Client:
+    """One connection: a reader task (grants, paint reports) and a sender task (one frame per grant)."""
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        stream: Stream,
+        limits: Limits,
+        clock: Callable[[], float],
+        wall: Callable[[], float],
+    ) -> None:
+        self.ws = ws
+        self.stream = stream
+        self.limits = limits
+        self.clock = clock
+        self.wall = wall
+        self.outstanding = 0
+        self.granted = asyncio.Event()
+        self.pacer = Pacer(stream.max_fps)
+        self.sent = RateMeter()
+        self.painted = RateMeter()
+        self.bucket = TokenBucket(limits.max_messages_per_s, limits.max_messages_per_s, clock())
+        self.last_key: Key = (0, -1)
+        self._t_capture: dict[Key, float] = {}
+        self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
+
+    async def run(self) -> None:
+        self.stream.clients.add(self)
+        sender: asyncio.Task[None] | None = None
+        try:
+            await self.ws.send(
+                hello(self.limits.max_outstanding, self.limits.max_messages_per_s, self.stream.state)
+            )
+            if self.stream.error is not None:
+                await self.ws.send(status(self.stream.state, self.stream.error))
+            sender = asyncio.create_task(self._send_loop())
+            await self._read_loop()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.stream.clients.discard(self)
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await sender
+
+    async def _read_loop(self) -> None:
+        max_outstanding = self.limits.max_outstanding
+        async for message in self.ws:
+            if not self.bucket.allow(self.clock()):
+                await self.ws.close(CLOSE_POLICY, f"more than {self.limits.max_messages_per_s:g} messages/s")
+                return
+            try:
+                request = parse_client_message(message)
+            except ProtocolError as exc:
+                await self.ws.close(exc.code, exc.reason)
+                return
+            if request.painted is not None:
+                self._record_paint(request.painted)
+            if self.outstanding >= max_outstanding:
+                await self.ws.close(CLOSE_POLICY, f"more than {max_outstanding} outstanding requests")
+                return
+            self.outstanding += 1
+            self.granted.set()
+
+    async def _send_loop(self) -> None:
+        stream = self.stream
+        while True:
+            while self.outstanding <= 0:
+                self.granted.clear()
+                await self.granted.wait()
+            self.pacer.max_fps = stream.max_fps
+            delay = self.pacer.delay(self.clock())
+            if delay > 0:
+                await asyncio.sleep(delay)
+            result = await stream.next_encoded(self.last_key)
+            self.last_key = (result.seq, result.rev)
+            if isinstance(result, Failure):
+                continue  # the stream broadcast the error; the grant waits for the next frame
+            now = self.clock()
+            self.pacer.sent(now)
+            self.outstanding -= 1
+            self.sent.add(now)
+            self._t_capture[self.last_key] = result.t_capture
+            if len(self._t_capture) > 2 * self.limits.max_outstanding + 2:
+                del self._t_capture[next(iter(self._t_capture))]
+            await self.ws.send(pack_frame(result.header(self.wall()), result.data))
+
+    def send_text(self, text: str) -> None:
+        async def send() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(text)
+
+        asyncio.get_running_loop().create_task(send())
+
+    def _record_paint(self, painted: Painted) -> None:
+        now = self.clock()
+        self.painted.add(now)
+        t_capture = self._t_capture.pop((painted.seq, painted.rev), None)
+        if t_capture is not None:
+            self._latencies.append((now, (self.wall() - t_capture) * 1000.0))
+
+    def recent_latencies(self, now: float) -> list[float]:
+        return [lat for at, lat in self._latencies if at > now - 2.0]
+
+    def stats(self, now: float) -> dict[str, Any]:
+        latencies = self.recent_latencies(now)
+        return {
+            "fps_sent": round(self.sent.rate(now), 2),
+            "fps_painted": round(self.painted.rate(now), 2),
+            "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "outstanding": self.outstanding,
+        }
+
+
+class FrameServer(Worker):
+    """A WebSocket server in a background thread. Use :func:`acquire_server` rather than building one."""
+
+    name = "livecam-server"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        stats_interval: float = 1.0,
+        encode_workers: int = 2,
+    ) -> None:
+        super().__init__()
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self.limits = limits or Limits()
+        self.clock = clock
+        self.wall = wall
+        self.stats_interval = stats_interval
+        self.refs = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._streams: dict[str, Stream] = {}
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stopping: asyncio.Event | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            encode_workers, thread_name_prefix="livecam-encode"
+        )
+
+    # -- lifecycle (any thread) ---------------------------------------------------------------------------
+    def start(self) -> None:
+        super().start()
+        if not self._ready.wait(10.0):
+            raise TimeoutError("the livecam stream server did not start within 10 s")
+        if self._startup_error is not None:
+            error = self._startup_error
+            raise OSError(f"could not listen on {self.host}:{self.requested_port}: {error}") from error
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        loop, stopping = self.loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stopping.set)
+        ended = super().stop(timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        return ended
+
+    def call(self, fn: Callable[..., T], *args: Any, wait: bool = True, timeout: float = 5.0) -> T | None:
+        """Run ``fn(*args)`` on the loop thread; with ``wait``, return its result.
+
+        This is the one door from other threads into the loop."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return None
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError:
+            return None
+        return done.result(timeout) if wait else None
+
+    def add(self, stream: Stream) -> None:
+        def attach() -> None:
+            assert self.loop is not None
+            stream.attach(self.loop, self._executor)
+            self._streams[stream.id] = stream
+
+        self.call(attach)
+
+    def remove(self, stream: Stream, wait: bool = True) -> None:
+        def detach() -> None:
+            self._streams.pop(stream.id, None)
+            stream.set_state("closed")
+            for client in list(stream.clients):
+                asyncio.get_running_loop().create_task(client.ws.close(CLOSE_GOING_AWAY, "widget closed"))
+
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self.call(detach, wait=wait)
+
+    # -- loop thread --------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        try:
+            server: Server = await serve(
+                self._handle,
+                self.host,
+                self.requested_port,
+                process_request=self._check_request,
+                max_size=MAX_CLIENT_MESSAGE,
+                max_queue=16,
+                write_limit=self.limits.write_limit,
+                compression=None,  # JPEG/PNG do not deflate; compressing would only burn CPU
+                close_timeout=2,
+                logger=log,
+            )
+        except BaseException as exc:
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        ticker = asyncio.create_task(self._stats_loop())
+        try:
+            await self._stopping.wait()
+        finally:
+            ticker.cancel()
+            server.close(close_connections=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 3.0)
+
+    def _stream_for(self, path: str) -> Stream | None:
+        route = path.partition("?")[0]
+        if not route.startswith(PATH_PREFIX):
+            return None
+        return self._streams.get(route[len(PATH_PREFIX) :])
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        stream = self._stream_for(request.path)
+        if stream is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "no such stream\n")
+        query = parse_qs(request.path.partition("?")[2])
+        token = query.get("token", [""])[0]
+        if not hmac.compare_digest(token.encode(), stream.token.encode()):
+            return connection.respond(HTTPStatus.FORBIDDEN, "missing or wrong token\n")
+        try:
+            origin = request.headers.get("Origin")
+        except MultipleValuesError:
+            return connection.respond(HTTPStatus.FORBIDDEN, "more than one Origin header\n")
+        if not stream.origins.allows(origin):
+            return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if len(stream.clients) >= self.limits.max_clients:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers for this widget\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        stream = self._stream_for(ws.request.path) if ws.request else None
+        if stream is None:  # closed between handshake and here
+            await ws.close(CLOSE_GOING_AWAY, "widget closed")
+            return
+        await _Client(ws, stream, self.limits, self.clock, self.wall).run()
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.stats_interval)
+            now = self.clock()
+            for stream in list(self._streams.values()):
+                if stream.on_stats is None:
+                    continue
+                try:
+                    stream.on_stats(stream.stats(now))
+                except Exception:
+                    log.exception("stats callback failed")
+
+
+_servers: dict[tuple[str, int], FrameServer] = {}
+_servers_lock = threading.Lock()
+
+
+def acquire_server(host: str = "127.0.0.1", port: int = 0) -> FrameServer:
+    """The shared server for ``host:port`` (port 0: this kernel's default), started on first use."""
+    with _servers_lock:
+        server = _servers.get((host, port))
+        if server is None or not server.running:
+            server = FrameServer(host, port)
+            server.start()
+            _servers[(host, port)] = server
+        server.refs += 1
+        return server
+
+
+def release_server(server: FrameServer) -> None:
+    """Drop one reference; the last one stops the server and frees its port."""
+    with _servers_lock:
+        server.refs -= 1
+        if server.refs > 0:
+            return
+        for key, known in list(_servers.items()):
+            if known is server:
+                del _servers[key]
+    server.stop()

@@ -1,0 +1,336 @@
+"""Frame sources: cameras, files and URLs (through cv2.VideoCapture), iterables, callables, the test pattern.
+
+A source only reads; ``SourceThread`` runs it in the background and hands every frame to a sink (the
+widget's ``update``), so cameras, files and generators go through exactly the same path as pushed frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import cv2
+
+from ._encoder import describe_exception
+from ._frames import Image
+from ._pacing import Deadline
+from ._testpattern import TestPattern
+from ._threads import Worker
+
+SOURCES_ACCEPTED = (
+    "a camera index (int), a video file path or URL (str/PathLike), 'testpattern' or 'testpattern:WxH', "
+    "a numpy frame (shown still), an iterable/generator of frames, a callable returning a frame or None, "
+    "an object with a cv2.VideoCapture-like read(), or None for push mode (lf.update(frame))"
+)
+
+
+class EndOfSource(Exception):
+    """The source has no more frames (a file ended without loop=True, a generator returned)."""
+
+
+class Source(Protocol):
+    name: str
+    #: Natural pace in frames per second; None when reading blocks at the device's own pace.
+    fps: float | None
+
+    def read(self) -> Image | None: ...
+
+    def close(self) -> None: ...
+
+
+def redact(url: str) -> str:
+    """Hide credentials in stream URLs (rtsp://user:secret@host) before they reach an error text."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _is_url(spec: str) -> bool:
+    return "://" in spec
+
+
+def _open_capture(spec: int | str, timeout: float) -> Any:
+    """Open a VideoCapture, giving up after ``timeout`` seconds even if the backend hangs."""
+    ms = int(timeout * 1000)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    result: list[Any] = []
+
+    def opener() -> None:
+        cap = cv2.VideoCapture(spec, cv2.CAP_ANY, params)
+        result.append(cap)
+        if abandoned.is_set():  # the caller gave up: do not leak the handle
+            cap.release()
+
+    abandoned = threading.Event()
+    thread = threading.Thread(target=opener, name="livecam-open", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if thread.is_alive():
+        abandoned.set()
+        raise TimeoutError(f"opening {redact(str(spec))!r} did not finish within {timeout:g} s")
+    return result[0]
+
+
+class CaptureSource:
+    """A camera index, file or URL read through ``cv2.VideoCapture``."""
+
+    def __init__(self, spec: int | str, *, loop: bool = False, open_timeout: float = 5.0) -> None:
+        self.spec = spec
+        self.loop = loop
+        self.is_camera = isinstance(spec, int)
+        self.is_file = isinstance(spec, str) and not _is_url(spec)
+        self.name = f"camera {spec}" if self.is_camera else redact(str(spec))
+        if self.is_file and not os.path.exists(str(spec)):
+            raise FileNotFoundError(f"video file not found: {spec!r}")
+        cap = _open_capture(spec, open_timeout)
+        if not cap.isOpened():
+            cap.release()
+            if self.is_camera:
+                raise RuntimeError(
+                    f"could not open camera {spec}: no device answered (cv2.VideoCapture({spec}) is not "
+                    "opened). Check that a camera is connected and not held by another program; "
+                    "LiveFrame(source='testpattern') needs no camera."
+                )
+            if self.is_file:
+                raise RuntimeError(
+                    f"OpenCV could not open video file {spec!r} (unsupported format or codec?)"
+                )
+            raise RuntimeError(f"could not open stream {self.name!r} within {open_timeout:g} s")
+        self._cap = cap
+        self._lock = threading.Lock()
+        file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        # Files are read as fast as they decode, so they need pacing; cameras and streams pace themselves.
+        self.fps: float | None = (file_fps if 0 < file_fps < 1000 else 30.0) if self.is_file else None
+        self._failures = 0
+
+    def read(self) -> Image | None:
+        with self._lock:
+            cap = self._cap
+            if cap is None:
+                raise EndOfSource()
+            ok, frame = cap.read()
+            if not ok and self.is_file and self.loop:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = cap.read()
+        if ok:
+            self._failures = 0
+            return frame  # type: ignore[no-any-return]
+        if self.is_file:
+            raise EndOfSource()
+        self._failures += 1
+        if self._failures in (10, 100) or self._failures % 1000 == 0:
+            raise RuntimeError(f"{self.name} returned no frame {self._failures} times in a row")
+        time.sleep(0.01)
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.release()
+
+
+class ReaderSource:
+    """A user's own capture object (anything with ``read() -> (ok, frame)``); theirs, so never released."""
+
+    fps: float | None = None
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self.name = type(reader).__name__
+
+    def read(self) -> Image | None:
+        ok, frame = self._reader.read()
+        if not ok:
+            raise EndOfSource()
+        return frame  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        pass
+
+
+class IterableSource:
+    def __init__(self, frames: Iterable[Any], fps: float | None) -> None:
+        self._it: Iterator[Any] = iter(frames)
+        self.name = type(frames).__name__
+        self.fps = fps
+
+    def read(self) -> Image | None:
+        try:
+            return next(self._it)  # type: ignore[no-any-return]
+        except StopIteration:
+            raise EndOfSource() from None
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)  # generators: run their finally blocks
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+
+
+class CallableSource:
+    def __init__(self, fn: Callable[[], Any], fps: float | None) -> None:
+        self._fn = fn
+        self.name = getattr(fn, "__qualname__", type(fn).__name__)
+        self.fps = fps
+
+    def read(self) -> Image | None:
+        return self._fn()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        pass
+
+
+class TestPatternSource:
+    __test__ = False
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float | None = 30.0) -> None:
+        self._pattern = TestPattern(width, height)
+        self._seq = 0
+        self.name = "testpattern"
+        self.fps = fps
+
+    def read(self) -> Image | None:
+        self._seq += 1
+        return self._pattern.frame(self._seq, time.time())
+
+    def close(self) -> None:
+        pass
+
+
+_TESTPATTERN = re.compile(r"^testpattern(?::(\d+)x(\d+))?$")
+
+
+def make_source(spec: Any, *, loop: bool, fps: float | None, open_timeout: float) -> Source | None:
+    """Build the Source for ``LiveFrame(source=spec)``; None for push mode and for a still ndarray."""
+    if spec is None:
+        return None
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if isinstance(spec, bool):
+        raise TypeError(f"source must be {SOURCES_ACCEPTED}; got a bool")
+    if isinstance(spec, int):
+        return CaptureSource(spec, open_timeout=open_timeout)
+    if isinstance(spec, str):
+        match = _TESTPATTERN.match(spec.strip().lower())
+        if match:
+            size = (int(match[1]), int(match[2])) if match[1] else (640, 480)
+            return TestPatternSource(*size, fps=fps or 30.0)
+        if spec.strip().isdigit():
+            return CaptureSource(int(spec), open_timeout=open_timeout)
+        return CaptureSource(spec, loop=loop, open_timeout=open_timeout)
+    if hasattr(spec, "__array__") and not callable(spec):
+        return None
+    if callable(getattr(spec, "read", None)) and not isinstance(spec, Iterator):
+        return ReaderSource(spec)
+    if callable(spec):
+        return CallableSource(spec, fps)
+    if isinstance(spec, Iterable) and not isinstance(spec, (bytes, dict)):
+        return IterableSource(spec, fps)
+    raise TypeError(f"source must be {SOURCES_ACCEPTED}; got {type(spec).__qualname__}")
+
+
+def device_key(spec: Any) -> str | None:
+    """What identifies an exclusive device: camera indices and /dev/video* paths."""
+    if isinstance(spec, bool):
+        return None
+    if isinstance(spec, int):
+        return f"camera:{spec}"
+    if isinstance(spec, str):
+        s = spec.strip()
+        if s.isdigit():
+            return f"camera:{int(s)}"
+        if s.startswith("/dev/"):
+            return f"device:{os.path.realpath(s)}"
+    return None
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_claims: dict[str, weakref.ref[_Closable]] = {}
+_claims_lock = threading.Lock()
+
+
+def claim_device(key: str, owner: _Closable) -> None:
+    """Make ``owner`` the holder of ``key``, closing the previous holder first.
+
+    Re-running a notebook cell that opens camera 0 leaves the old widget alive (its threads hold it), and
+    the camera reports busy; closing the old holder is what a user means by re-running the cell.
+    """
+    with _claims_lock:
+        previous_ref = _claims.get(key)
+        _claims[key] = weakref.ref(owner)
+    previous = previous_ref() if previous_ref is not None else None
+    if previous is not None and previous is not owner:
+        previous.close()
+
+
+def release_device(key: str, owner: _Closable) -> None:
+    with _claims_lock:
+        ref = _claims.get(key)
+        if ref is not None and ref() in (owner, None):
+            del _claims[key]
+
+
+class SourceThread(Worker):
+    """Reads a source in the background and hands each frame to ``sink``.
+
+    Errors are reported and the next frame is tried, except at the end of the source. ``pace`` is asked
+    before every frame, so a changed ``fps``/``max_fps`` applies at once.
+    """
+
+    name = "livecam-source"
+
+    def __init__(
+        self,
+        source: Source,
+        sink: Callable[[Any], object],
+        report: Callable[[str], None],
+        on_end: Callable[[], None],
+        pace: Callable[[], float | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self._sink = sink
+        self._report = report
+        self._on_end = on_end
+        self._pace = pace
+        self._clock = clock
+
+    def _loop(self) -> None:
+        deadline = Deadline(None)
+        stop = self._stop
+        while not stop.is_set():
+            deadline.fps = self._pace()
+            wait = deadline.wait_time(self._clock())
+            if wait > 0 and stop.wait(wait):
+                break
+            try:
+                frame = self.source.read()
+            except EndOfSource:
+                self._on_end()
+                return
+            except Exception as exc:
+                self._report(describe_exception(f"source {self.source.name}", exc))
+                if isinstance(self.source, IterableSource):  # a generator that raised is finished
+                    self._on_end()
+                    return
+                stop.wait(0.05)  # a failing source must not spin a core
+                continue
+            if stop.is_set():
+                break
+            if frame is None:
+                if not deadline.fps:
+                    stop.wait(0.005)
+                continue
+            try:
+                self._sink(frame)
+            except (TypeError, ValueError) as exc:
+                self._report(f"source {self.source.name} produced an invalid frame: {exc}")

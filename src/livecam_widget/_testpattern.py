@@ -1,0 +1,77 @@
+"""The built-in moving test pattern, and block codes that survive JPEG so tests can read pixels.
+
+A code is ``bits`` large black/white squares in a row; reading it back thresholds the centre of each square,
+so lossy compression and scaling do not change the value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ._frames import Image
+
+
+def draw_code(image: Image, value: int, bits: int = 24, x: int = 0, y: int = 0, block: int = 16) -> None:
+    """Draw ``value`` (most significant bit first) as ``bits`` squares of ``block`` pixels at (x, y)."""
+    white = 255 if image.ndim == 2 else (255,) * image.shape[2]
+    black = 0 if image.ndim == 2 else (0,) * image.shape[2]
+    for i in range(bits):
+        on = (value >> (bits - 1 - i)) & 1
+        x0 = x + i * block
+        image[y : y + block, x0 : x0 + block] = white if on else black
+
+
+def read_code(image: Image, bits: int = 24, x: int = 0, y: int = 0, block: int = 16) -> int:
+    """Inverse of :func:`draw_code` for an image of the same scale (gray or colour)."""
+    gray = image if image.ndim == 2 else image[..., :3].mean(axis=2)
+    value = 0
+    half = block // 2
+    for i in range(bits):
+        centre = gray[y + half - 2 : y + half + 2, x + i * block + half - 2 : x + i * block + half + 2]
+        value = (value << 1) | int(float(np.mean(centre)) > 127)
+    return value
+
+
+class TestPattern:
+    """A moving colour pattern with the frame number and clock drawn on it, plus a block code of ``seq``."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        if width < 64 or height < 48:
+            raise ValueError(f"test pattern needs at least 64x48 pixels, got {width}x{height}")
+        self.width = width
+        self.height = height
+        x = np.linspace(0, 255, width, dtype=np.float32)
+        y = np.linspace(0, 255, height, dtype=np.float32)
+        self._gx, self._gy = np.meshgrid(x, y)
+
+    def frame(self, seq: int, t: float) -> Image:
+        w, h = self.width, self.height
+        shift = np.float32((t * 60.0) % 256)
+        img = np.empty((h, w, 3), np.uint8)
+        img[..., 0] = ((self._gx + shift) % 256).astype(np.uint8)
+        img[..., 1] = ((self._gy + shift * 0.5) % 256).astype(np.uint8)
+        img[..., 2] = 128
+        # A ball on a circle: motion you can judge smoothness by.
+        cx = int(w / 2 + (w / 3) * math.cos(t * 2.0))
+        cy = int(h / 2 + (h / 3) * math.sin(t * 2.0))
+        cv2.circle(img, (cx, cy), max(8, h // 12), (255, 255, 255), -1, cv2.LINE_AA)
+        scale = max(0.5, h / 480)
+        stamp = time_text(t)
+        cv2.putText(img, f"#{seq}  {stamp}", (16, h - 24), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4)
+        cv2.putText(
+            img, f"#{seq}  {stamp}", (16, h - 24), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1
+        )
+        block = max(4, min(16, w // 32))
+        draw_code(img, seq % (1 << 24), 24, 0, 0, block)
+        return img
+
+
+def time_text(t: float) -> str:
+    import time as _time
+
+    return _time.strftime("%H:%M:%S", _time.localtime(t)) + f".{int((t % 1) * 1000):03d}"

@@ -1,0 +1,328 @@
+"""``LiveFrame``: the one public widget class; everything else is a private helper."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import weakref
+from typing import Any
+
+import anywidget
+import traitlets
+
+from . import _frontend
+from ._encoder import FORMATS, Settings, describe_exception
+from ._frames import CHANNELS, Image, check_frame, owned_copy
+from ._origin import OriginPolicy
+from ._protocol import PATH_PREFIX
+from ._server import FrameServer, Stream, acquire_server, release_server
+from ._slot import LatestFrame
+from ._sources import SourceThread, claim_device, device_key, make_source, release_device
+
+_ESM, _CSS = _frontend.load()
+_live: weakref.WeakSet[LiveFrame] = weakref.WeakSet()
+
+
+class LiveFrame(anywidget.AnyWidget):
+    """A live view of a camera, video file, stream, generator, callable or pushed numpy frames.
+
+    Frames go into a latest-frame slot (the producer never waits, stale frames are dropped), are encoded
+    only when a viewer asks, once for all viewers, and reach the browser over a local WebSocket that each
+    view pulls from after painting the previous frame; so the picture stays fresh however slow the
+    browser or the link. See README.md and docs/protocol.md.
+    """
+
+    _esm = _ESM
+    _css = _CSS
+    _url = traitlets.Unicode("").tag(sync=True)
+    _closed = traitlets.Bool(False).tag(sync=True)
+
+    #: Per-viewer frame-rate cap; 0 lifts it.
+    max_fps = traitlets.Float(30.0)
+    #: JPEG quality, 1..100.
+    quality = traitlets.Int(80)
+    #: Downscale for display so the longest side is at most this many pixels; 0 keeps the size.
+    max_size = traitlets.Int(0)
+    #: "jpeg" (fast, small) or "png" (lossless).
+    format = traitlets.Enum(tuple(FORMATS), default_value="jpeg")
+    #: Channel order of incoming 3/4-channel frames: "bgr" (OpenCV) or "rgb".
+    channels = traitlets.Enum(CHANNELS, default_value="bgr")
+    #: frame -> frame, applied before display (BGR uint8 in); reassign any time.
+    process = traitlets.Any(None)
+    #: Refreshed about once a second on the server thread: fps_source, fps_sent, fps_painted, latency_ms...
+    stats = traitlets.Dict()
+    #: Text of the last source/process error, None once a frame displays again.
+    error = traitlets.Unicode(None, allow_none=True)
+    #: "live", "paused", "ended" (source finished) or "closed".
+    state = traitlets.Unicode("live", read_only=True)
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        loop: bool = False,
+        fps: float | None = None,
+        max_fps: float = 30.0,
+        quality: int = 80,
+        max_size: int = 0,
+        format: str = "jpeg",
+        channels: str = "bgr",
+        process: Any = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allowed_origins: tuple[str, ...] | list[str] = (),
+        exclusive: bool | None = None,
+        open_timeout: float = 5.0,
+        autostart: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            max_fps=max_fps,
+            quality=quality,
+            max_size=max_size,
+            format=format,
+            channels=channels,
+            process=process,
+            **kwargs,
+        )
+        self._lock = threading.RLock()
+        self._is_closed = False
+        self._source_thread: SourceThread | None = None
+        self._server: FrameServer | None = None
+        self._fps = fps
+        self._device: str | None = None
+        key = device_key(source)
+        if key is None and exclusive and isinstance(source, str):
+            key = f"file:{source}"
+        if key is not None and exclusive is not False:
+            # Close whoever holds the device *before* opening it, or the camera reports busy.
+            claim_device(key, self)
+            self._device = key
+        try:
+            src = make_source(source, loop=loop, fps=fps, open_timeout=open_timeout)
+        except BaseException:
+            if self._device is not None:
+                release_device(self._device, self)
+            super().close()
+            raise
+        self._slot = LatestFrame()
+        self._stream = Stream(
+            self._slot,
+            settings=self._settings(),
+            process=self.process,
+            max_fps=self.max_fps,
+            origins=OriginPolicy(allowed_origins),
+            on_stats=self._on_stats,
+            on_error=self._on_error,
+        )
+        try:
+            self._server = acquire_server(host, port)
+            self._server.add(self._stream)
+        except BaseException:
+            if src is not None:
+                src.close()
+            self.close()
+            raise
+        self._host = host
+        self._url = self.url
+        if src is not None:
+            self._source_thread = SourceThread(
+                src, self.update, self._report_source_error, self._on_end, self._pace
+            )
+        elif source is not None:  # a still ndarray
+            self.update(source)
+        _live.add(self)
+        if autostart:
+            self.start()
+
+    # -- public API ---------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The full ws:// URL of this widget's stream, token included (empty once closed)."""
+        if self._is_closed or self._server is None:
+            return ""
+        host = self._host if self._host not in ("0.0.0.0", "", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self._server.port}{PATH_PREFIX}{self._stream.id}?token={self._stream.token}"
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else 0
+
+    def update(self, frame: Any) -> None:
+        """Show ``frame`` next. Never waits for encoding or the network: validate, copy, drop in the slot."""
+        checked = check_frame(frame)
+        if self._is_closed or self.state == "paused":
+            return
+        self._slot.put(owned_copy(checked))
+
+    def snapshot(self) -> Image | None:
+        """The latest frame after ``process``, as a BGR/BGRA/gray uint8 array you own, or None."""
+        frame = self._slot.peek()
+        if frame is None:
+            return None
+        stream = self._stream
+        try:
+            image = stream.encoder.render(frame, stream.rev, stream.settings, stream.process)
+        except Exception as exc:
+            self._on_error(describe_exception("process()", exc))
+            raise
+        return image.copy()
+
+    def start(self) -> None:
+        """Resume capture (and pushed frames)."""
+        with self._lock:
+            if self._is_closed:
+                raise RuntimeError("this LiveFrame is closed; create a new one")
+            if self._source_thread is not None:
+                self._source_thread.start()
+            self._set_state("live")
+
+    def stop(self) -> None:
+        """Pause capture: the source is not read and pushed frames are ignored until start()."""
+        with self._lock:
+            if self._is_closed:
+                return
+            if self._source_thread is not None:
+                self._source_thread.stop()
+            self._set_state("paused")
+
+    def close(self) -> None:
+        """Release the camera/file, the threads and the connections. Idempotent, safe from any thread."""
+        with self._lock:
+            if getattr(self, "_is_closed", True) and getattr(self, "_server", None) is None:
+                super().close()
+                return
+            self._is_closed = True
+            thread, self._source_thread = self._source_thread, None
+            server, self._server = self._server, None
+        if thread is not None:
+            thread.stop()
+            thread.source.close()
+        if server is not None:
+            server.remove(self._stream)
+            release_server(server)
+        if self._device is not None:
+            release_device(self._device, self)
+        self.set_trait("state", "closed")
+        _live.discard(self)
+        try:
+            self._url = ""
+            self._closed = True
+        except Exception:
+            pass
+        super().close()
+
+    def __enter__(self) -> LiveFrame:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._is_closed
+
+    def __repr__(self) -> str:
+        s = self.stats or {}
+        return (
+            f"<LiveFrame {self.state} fps_source={s.get('fps_source', 0)} "
+            f"fps_painted={s.get('fps_painted', 0)} "
+            f"latency_ms={s.get('latency_ms')} clients={s.get('clients', 0)} dropped={s.get('dropped', 0)}"
+            f"{' error=' + repr(self.error) if self.error else ''}>"
+        )
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _settings(self) -> Settings:
+        return Settings(
+            format=self.format, quality=self.quality, max_size=self.max_size, channels=self.channels
+        )
+
+    def _pace(self) -> float | None:
+        source = self._source_thread.source if self._source_thread else None
+        if source is None:
+            return None
+        if source.fps is not None:
+            return source.fps
+        return None
+
+    def _set_state(self, state: str) -> None:
+        self.set_trait("state", state)
+        if self._server is not None:
+            self._server.call(self._stream.set_state, state, wait=False)
+
+    def _report_source_error(self, message: str) -> None:
+        if self._server is not None:
+            self._server.call(self._stream.set_error, message, wait=False)
+        else:
+            self.error = message
+
+    def _on_end(self) -> None:
+        self._set_state("ended")
+
+    def _on_stats(self, stats: dict[str, Any]) -> None:
+        self.stats = stats
+
+    def _on_error(self, message: str | None) -> None:
+        self.error = message
+
+    @traitlets.validate("max_fps")
+    def _check_fps(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not value >= 0 or value == float("inf"):
+            raise traitlets.TraitError(f"max_fps must be a finite number >= 0 (0: no cap), got {value}")
+        return value
+
+    @traitlets.validate("quality")
+    def _check_quality(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if not 1 <= value <= 100:
+            raise traitlets.TraitError(f"quality must be 1..100, got {value}")
+        return value
+
+    @traitlets.validate("max_size")
+    def _check_max_size(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 0 or 0 < value < 16:
+            raise traitlets.TraitError(
+                f"max_size must be 0 (no downscale) or at least 16 pixels, got {value}"
+            )
+        return value
+
+    @traitlets.validate("process")
+    def _check_process(self, proposal: Any) -> Any:
+        fn = proposal["value"]
+        if fn is not None and not callable(fn):
+            raise traitlets.TraitError(
+                f"process must be a callable frame -> frame or None, got {type(fn).__name__}"
+            )
+        return fn
+
+    @traitlets.observe("max_fps")
+    def _max_fps_changed(self, change: Any) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.call(setattr, self._stream, "max_fps", change["new"])
+
+    @traitlets.observe("quality", "max_size", "format", "channels")
+    def _look_changed(self, change: Any) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            # Waits (microseconds) so that snapshot() right after the change already sees it.
+            server.call(self._stream.restyle, self._settings(), False)
+
+    @traitlets.observe("process")
+    def _process_changed(self, change: Any) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.call(self._stream.restyle, None, change["new"])
+
+
+@atexit.register
+def _close_all() -> None:
+    # Daemon threads die abruptly at exit; closing first releases cameras and says goodbye to viewers.
+    for widget in list(_live):
+        with contextlib.suppress(Exception):
+            widget.close()
