@@ -13,7 +13,7 @@ import concurrent.futures
 import contextlib
 import functools
 import hmac
-import logging
+import ipaddress
 import secrets
 import statistics
 import threading
@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ._encoder import Encoded, Encoder, Failure, Process, Settings
+from ._logs import redacting_logger
 from ._origin import OriginPolicy
 from ._pacing import Pacer, RateMeter, TokenBucket
 from ._protocol import (
@@ -48,7 +49,7 @@ from ._protocol import (
 from ._slot import Frame, LatestFrame
 from ._threads import Worker
 
-log = logging.getLogger("livecam_widget.server")
+log = redacting_logger("livecam_widget.server")
 T = TypeVar("T")
 Key = tuple[int, int]
 
@@ -58,7 +59,7 @@ class Limits:
     """What one client may do. Past a limit the client is closed with 1008; others are unaffected."""
 
     max_outstanding: int = 4
-    max_messages_per_s: float = 240.0
+    max_messages_per_s: float = 1000.0
     max_clients: int = 64
     #: Bytes the server buffers for one client before ``send`` waits; a stalled client holds at most this
     #: plus its granted frames.
@@ -526,11 +527,26 @@ _servers: dict[tuple[str, int], FrameServer] = {}
 _servers_lock = threading.Lock()
 
 
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def acquire_server(host: str = "127.0.0.1", port: int = 0) -> FrameServer:
     """The shared server for ``host:port`` (port 0: this kernel's default), started on first use."""
     with _servers_lock:
         server = _servers.get((host, port))
         if server is None or not server.running:
+            if not _is_loopback_host(host):
+                log.warning(
+                    "livecam stream server listening on %s: reachable from other machines on that network "
+                    "(every stream still needs its token)",
+                    host or "all interfaces",
+                )
             server = FrameServer(host, port)
             server.start()
             _servers[(host, port)] = server

@@ -303,8 +303,25 @@ class SourceThread(Worker):
         self._on_end = on_end
         self._pace = pace
         self._clock = clock
+        self._close_source = False
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Stop and release the source. A source stuck in ``read()`` (a blocking callable, a dead network
+        stream) is released by the thread itself when the call returns, so this waits at most ``timeout``."""
+        self._close_source = True
+        ended = self.stop(timeout)
+        if ended:
+            self.source.close()
+        return ended
 
     def _loop(self) -> None:
+        try:
+            self._read_frames()
+        finally:
+            if self._close_source:
+                self.source.close()
+
+    def _read_frames(self) -> None:
         deadline = Deadline(None)
         stop = self._stop
         while not stop.is_set():

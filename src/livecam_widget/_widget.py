@@ -186,7 +186,7 @@ class LiveFrame(anywidget.AnyWidget):
             if self._is_closed:
                 return
             if self._source_thread is not None:
-                self._source_thread.stop()
+                self._source_thread.stop(timeout=2.0)
             self._set_state("paused")
 
     def close(self) -> None:
@@ -199,8 +199,7 @@ class LiveFrame(anywidget.AnyWidget):
             thread, self._source_thread = self._source_thread, None
             server, self._server = self._server, None
         if thread is not None:
-            thread.stop()
-            thread.source.close()
+            thread.close()
         if server is not None:
             server.remove(self._stream)
             release_server(server)

@@ -19,6 +19,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from ._frames import Image
+from ._logs import redacting_logger
 from ._protocol import unpack_frame
 
 
@@ -67,6 +68,7 @@ class FrameClient:
             max_size=None,
             compression=None,
             open_timeout=self.open_timeout,
+            logger=redacting_logger("livecam_widget.client"),
         )
         return self
 
