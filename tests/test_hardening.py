@@ -349,3 +349,25 @@ def test_200_create_close_cycles_return_to_baseline(video_file: Path) -> None:
     wait_for(lambda: open_fds() <= fds_before, timeout=10)
     assert listening_ports() <= ports_before
     assert len(os.listdir("/proc/self/task")) < 40
+
+
+# -- sources that misbehave end in a clear error or state ---------------------------------------------------
+
+
+def test_a_generator_that_raises_or_yields_junk_ends_in_a_clear_error() -> None:
+    def junk():
+        yield FRAME
+        yield "not a frame"
+        yield np.zeros((4, 4), np.int64)
+        raise OSError("camera unplugged")
+
+    with LiveFrame(junk(), fps=200) as lf:
+        wait_for(lambda: lf.state == "ended", timeout=5)
+        assert "OSError: camera unplugged" in str(lf.error)
+        assert lf.snapshot() is not None  # the last good frame stays
+    errors: list[str] = []
+    with LiveFrame(iter(["junk"]), fps=200) as lf:
+        lf.observe(lambda change: errors.append(change["new"]), "error")
+        wait_for(lambda: lf.state == "ended", timeout=5)
+        wait_for(lambda: errors, timeout=5)
+        assert "invalid frame" in errors[0] and "str" in errors[0]
