@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ._encoder import Encoded, Encoder, Failure, Process, Settings
+from ._http import HttpViewers
 from ._logs import redacting_logger
 from ._origin import OriginPolicy
 from ._pacing import Pacer, RateMeter, TokenBucket
@@ -375,6 +376,7 @@ class FrameServer(Worker):
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
+        self._http: HttpViewers | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
             encode_workers, thread_name_prefix="livecam-encode"
         )
@@ -393,6 +395,10 @@ class FrameServer(Worker):
         if loop is not None and stopping is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stopping.set)
+        with self._guard:
+            http, self._http = self._http, None
+        if http is not None:
+            http.stop(timeout)
         ended = super().stop(timeout)
         self._executor.shutdown(wait=False, cancel_futures=True)
         return ended
@@ -419,6 +425,17 @@ class FrameServer(Worker):
         except RuntimeError:
             return None
         return done.result(timeout) if wait else None
+
+    def stream(self, stream_id: str) -> Stream | None:
+        return self._streams.get(stream_id)
+
+    def http(self, port: int = 0) -> HttpViewers:
+        """The HTTP listener (MJPEG, snapshot, page), started on first use on the same host."""
+        with self._guard:
+            if self._http is None:
+                self._http = HttpViewers(self, self.host, port)
+                self._http.start()
+            return self._http
 
     def add(self, stream: Stream) -> None:
         def attach() -> None:
@@ -497,11 +514,19 @@ class FrameServer(Worker):
             origin = request.headers.get("Origin")
         except MultipleValuesError:
             return connection.respond(HTTPStatus.FORBIDDEN, "more than one Origin header\n")
-        if not stream.origins.allows(origin):
+        if not (stream.origins.allows(origin) or self._is_own_page(origin, request)):
             return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if len(stream.clients) >= self.limits.max_clients:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers for this widget\n")
         return None
+
+    def _is_own_page(self, origin: str | None, request: Request) -> bool:
+        """A page served by our HTTP listener: same host as this request, the listener's port."""
+        http = self._http
+        if origin is None or http is None:
+            return False
+        page, host = urlsplit(origin), urlsplit("//" + request.headers.get("Host", ""))
+        return page.hostname is not None and page.hostname == host.hostname and page.port == http.port
 
     async def _handle(self, ws: ServerConnection) -> None:
         stream = self._stream_for(ws.request.path) if ws.request else None

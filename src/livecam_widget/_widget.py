@@ -71,6 +71,7 @@ class LiveFrame(anywidget.AnyWidget):
         process: Any = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        http_port: int = 0,
         allowed_origins: tuple[str, ...] | list[str] = (),
         exclusive: bool | None = None,
         open_timeout: float = 5.0,
@@ -125,6 +126,7 @@ class LiveFrame(anywidget.AnyWidget):
             self.close()
             raise
         self._host = host
+        self._http_port = http_port
         self._url = self.url
         if src is not None:
             self._source_thread = SourceThread(
@@ -137,15 +139,38 @@ class LiveFrame(anywidget.AnyWidget):
             self.start()
 
     # -- public API ---------------------------------------------------------------------------------------
+    def _url_host(self) -> str:
+        host = self._host if self._host not in ("0.0.0.0", "", "::") else "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
     @property
     def url(self) -> str:
         """The full ws:// URL of this widget's stream, token included (empty once closed)."""
         if self._is_closed or self._server is None:
             return ""
-        host = self._host if self._host not in ("0.0.0.0", "", "::") else "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self._server.port}{PATH_PREFIX}{self._stream.id}?token={self._stream.token}"
+        return f"ws://{self._url_host()}:{self._server.port}{PATH_PREFIX}{self._stream.id}?token={self._stream.token}"
+
+    def _http_url(self, leaf: str) -> str:
+        server = self._server
+        if self._is_closed or server is None:
+            return ""
+        http = server.http(self._http_port)
+        return f"http://{self._url_host()}:{http.port}{PATH_PREFIX}{self._stream.id}/{leaf}?token={self._stream.token}"
+
+    @property
+    def page_url(self) -> str:
+        """A standalone page with the live view, for any browser (starts the HTTP listener)."""
+        return self._http_url("")
+
+    @property
+    def mjpeg_url(self) -> str:
+        """An MJPEG stream for <img> tags, VLC or OBS: newest frame per viewer, capped at max_fps."""
+        return self._http_url("stream.mjpg")
+
+    @property
+    def snapshot_url(self) -> str:
+        """The latest (processed) frame as one JPEG."""
+        return self._http_url("snapshot.jpg")
 
     @property
     def port(self) -> int:
