@@ -1,8 +1,8 @@
 // Pure client logic for the livecam wire protocol (docs/protocol.md): no DOM, no sockets, no timers, so it
 // runs and is tested in plain node. widget.js wires it to a WebSocket, a canvas and the page.
 //
-// This file is concatenated with widget.js into one module, so it declares only the three exported names
-// at top level; anything else lives inside them.
+// This file is concatenated with widget.js into one module, so it declares only its exported names at top
+// level; anything else lives inside them.
 
 /**
  * Split one binary frame message: uint32 big-endian N, N bytes of UTF-8 JSON header, image bytes.
@@ -288,5 +288,56 @@ export class PullLoop {
     this.state = state;
     this.detail = detail;
     this._io.onState(state, detail);
+  }
+}
+
+/**
+ * @typedef {"websocket" | "proxy" | "comm"} TransportName
+ */
+
+/**
+ * Which transport to use next. With "auto" the candidates are tried in order (direct WebSocket, then
+ * jupyter-server-proxy, then the comm channel). A transport that never delivered a frame gives way after one
+ * failed attempt (it did not open in time, or was refused); one that worked is retried `retries` times (a
+ * dropped connection, a restarted kernel) before the next one is tried. After the last candidate the plan
+ * starts over, so a direct port that comes back is found again.
+ */
+export class TransportPlan {
+  /**
+   * @param {"auto" | TransportName} choice
+   * @param {TransportName[]} available  the candidates this page can use, in order of preference
+   * @param {number} [retries]
+   */
+  constructor(choice, available, retries = 3) {
+    /** @type {TransportName[]} */
+    this.order = choice === "auto" ? available.slice() : available.includes(choice) ? [choice] : [];
+    this.retries = retries;
+    this.index = 0;
+    this.failures = 0;
+    this.worked = false;
+  }
+
+  /** @returns {TransportName | null} null when this page can use none of them */
+  get current() {
+    return this.order[this.index] ?? null;
+  }
+
+  /** A frame came through: this transport works. */
+  delivered() {
+    this.failures = 0;
+    this.worked = true;
+  }
+
+  /**
+   * An attempt failed or a working connection dropped.
+   * @returns {boolean} true if the plan moved on to another transport
+   */
+  failed() {
+    this.failures++;
+    if (this.order.length < 2 || this.failures < (this.worked ? this.retries : 1)) return false;
+    this.index = (this.index + 1) % this.order.length;
+    this.failures = 0;
+    this.worked = false;
+    return true;
   }
 }

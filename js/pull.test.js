@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFrame, Backoff, PullLoop } from "./pull.js";
+import { parseFrame, Backoff, PullLoop, TransportPlan } from "./pull.js";
 
 /** A frame message exactly as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes. */
 function buildFrame(header, image) {
@@ -358,4 +358,36 @@ test("an unsupported protocol version is shown as an error", () => {
   loop.opened();
   loop.text(JSON.stringify({ type: "hello", protocol: 2, state: "live" }));
   assert.deepEqual([loop.state, loop.detail], ["error", "unsupported livecam protocol 2"]);
+});
+
+test("TransportPlan auto: an untried transport gives way after one failure, in order, then wraps", () => {
+  const plan = new TransportPlan("auto", ["websocket", "proxy", "comm"]);
+  assert.equal(plan.current, "websocket");
+  assert.equal(plan.failed(), true);
+  assert.equal(plan.current, "proxy");
+  assert.equal(plan.failed(), true);
+  assert.equal(plan.current, "comm");
+  assert.equal(plan.failed(), true);
+  assert.equal(plan.current, "websocket", "starts over so a direct port that comes back is found again");
+});
+
+test("TransportPlan: a transport that delivered is retried before falling back mid-stream", () => {
+  const plan = new TransportPlan("auto", ["websocket", "proxy", "comm"], 3);
+  plan.delivered();
+  assert.equal(plan.failed(), false);
+  assert.equal(plan.failed(), false);
+  assert.equal(plan.current, "websocket");
+  assert.equal(plan.failed(), true);
+  assert.equal(plan.current, "proxy");
+  assert.equal(plan.failed(), true, "proxy never delivered: one failure is enough");
+  assert.equal(plan.current, "comm");
+});
+
+test("TransportPlan: a forced transport never switches; an unavailable one means none", () => {
+  const forced = new TransportPlan("comm", ["websocket", "comm"]);
+  assert.equal(forced.current, "comm");
+  assert.equal(forced.failed(), false);
+  assert.equal(forced.current, "comm");
+  assert.equal(new TransportPlan("proxy", ["websocket", "comm"]).current, null);
+  assert.equal(new TransportPlan("auto", []).current, null);
 });

@@ -1,8 +1,8 @@
-import { parseFrame, PullLoop } from "./pull.js";
+import { parseFrame, PullLoop, TransportPlan } from "./pull.js";
 
-// The anywidget view: one WebSocket per view, frames drawn on a canvas. Pacing and state live in
-// PullLoop (pull.js); this file only does I/O. Nothing here talks to the kernel over the comm: the kernel
-// may be busy running a cell, and the stream must not depend on it.
+// The anywidget view: one connection per view, frames drawn on a canvas. Pacing and state live in
+// PullLoop, the choice of transport in TransportPlan (pull.js); this file only does I/O. The streaming path
+// never depends on the kernel's main thread except on the comm transport, the last resort.
 
 /** Badge text per state; the `error` state shows the server's (or decoder's) text instead. */
 const LIVECAM_LABELS = {
@@ -13,9 +13,107 @@ const LIVECAM_LABELS = {
   closed: "closed",
 };
 
+/** How long each transport may take to open (and say hello) before the next one is tried. */
+const LIVECAM_OPEN_TIMEOUT_MS = { websocket: 2000, proxy: 4000, comm: 4000 };
+const LIVECAM_SUBPROTOCOL = "livecam.v1";
+
 /**
- * @param {{model: {get(name: string): any, on(name: string, cb: Function): void,
- *   off(name: string, cb: Function): void}, el: HTMLElement}} ctx
+ * The Jupyter server's base URL, when this page was served by one (Lab, Notebook 7, Voila).
+ * @returns {string | null}
+ */
+function livecamJupyterBaseUrl() {
+  const config = document.getElementById("jupyter-config-data");
+  if (config?.textContent) {
+    try {
+      const base = JSON.parse(config.textContent).baseUrl;
+      if (typeof base === "string") return base.endsWith("/") ? base : `${base}/`;
+    } catch {
+      // fall through
+    }
+  }
+  const base = document.body?.dataset?.baseUrl;
+  return typeof base === "string" ? base : null;
+}
+
+/**
+ * @typedef {object} LivecamHandlers
+ * @property {() => void} open
+ * @property {(text: string) => void} text
+ * @property {(header: any, bytes: Uint8Array | null, error?: string) => void} frame
+ * @property {(code: number) => void} close
+ * @typedef {{send(text: string): void, close(): void}} LivecamConnection
+ */
+
+/**
+ * A WebSocket to the stream server, directly or through jupyter-server-proxy. The token travels as a
+ * subprotocol, so it appears in no URL and no proxy log.
+ * @param {string} url @param {string} token @param {LivecamHandlers} on
+ * @returns {LivecamConnection}
+ */
+function livecamWebSocket(url, token, on) {
+  const sock = new WebSocket(url, [LIVECAM_SUBPROTOCOL, `livecam.token.${token}`]);
+  sock.binaryType = "arraybuffer";
+  sock.onopen = () => on.open();
+  sock.onclose = (ev) => on.close(ev.code);
+  sock.onmessage = (ev) => {
+    if (typeof ev.data === "string") return on.text(ev.data);
+    let frame;
+    try {
+      frame = parseFrame(ev.data);
+    } catch (e) {
+      return on.frame(null, null, /** @type {Error} */ (e).message);
+    }
+    on.frame(frame.header, frame.bytes);
+  };
+  return {
+    send: (text) => sock.readyState === WebSocket.OPEN && sock.send(text),
+    close() {
+      sock.onopen = sock.onmessage = sock.onclose = null; // a close we asked for is no reason to reconnect
+      sock.close(1000);
+    },
+  };
+}
+
+/**
+ * The same protocol over the widget's comm channel (anywidget custom messages). Every view of the model
+ * receives every message, so each carries this view's id.
+ * @param {any} model @param {LivecamHandlers} on
+ * @returns {LivecamConnection}
+ */
+function livecamComm(model, on) {
+  const view = `v${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  let opened = false;
+  /** @param {any} msg @param {DataView[]} buffers */
+  const handler = (msg, buffers) => {
+    if (!msg || msg.view !== view) return;
+    if (msg.livecam === "text") {
+      if (!opened) {
+        opened = true; // the server's hello is the handshake
+        on.open();
+      }
+      on.text(String(msg.text));
+    } else if (msg.livecam === "frame") {
+      const buf = buffers?.[0];
+      if (!buf) return on.frame(null, null, "comm frame without its image buffer");
+      on.frame(msg.header, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    } else if (msg.livecam === "close") {
+      model.off("msg:custom", handler);
+      on.close(Number(msg.code) || 1000);
+    }
+  };
+  model.on("msg:custom", handler);
+  model.send({ livecam: "open", view });
+  return {
+    send: (text) => model.send({ livecam: "message", view, text }),
+    close() {
+      model.off("msg:custom", handler);
+      model.send({ livecam: "close", view });
+    },
+  };
+}
+
+/**
+ * @param {{model: any, el: HTMLElement}} ctx
  */
 function render({ model, el }) {
   const root = document.createElement("div");
@@ -29,8 +127,10 @@ function render({ model, el }) {
   const ctx2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 
   let inView = true; // until the IntersectionObserver reports otherwise
-  /** @type {WebSocket | null} */
-  let ws = null;
+  /** @type {LivecamConnection | null} */
+  let conn = null;
+  let connSerial = 0; // which connection a late event belongs to
+  let openTimer = 0;
   let reconnectTimer = 0;
   let wakeTimer = 0;
   let raf = 0;
@@ -38,6 +138,8 @@ function render({ model, el }) {
   let queued = null;
   /** @type {PullLoop} */
   let loop;
+  /** @type {TransportPlan} */
+  let plan;
 
   const visible = () => inView && document.visibilityState !== "hidden";
 
@@ -45,60 +147,87 @@ function render({ model, el }) {
   function show(state, detail) {
     // On both the view's element and the container, so tests can find it either way.
     root.dataset.livecamState = el.dataset.livecamState = state;
-    badge.textContent = state === "error" ? String(detail) : LIVECAM_LABELS[/** @type {"live"} */ (state)];
+    const via = plan?.current && plan.current !== "websocket" && state === "live" ? ` · ${plan.current}` : "";
+    badge.textContent = state === "error" ? String(detail) : LIVECAM_LABELS[/** @type {"live"} */ (state)] + via;
     badge.classList.toggle("livecam-error", state === "error");
   }
 
-  /** Forget the current socket and anything in flight for it, without telling the loop. */
-  function dropSocket() {
-    clearTimeout(reconnectTimer);
-    clearTimeout(wakeTimer);
+  /** Forget the current connection and anything in flight for it, without telling the loop. */
+  function dropConnection() {
+    for (const t of [openTimer, reconnectTimer, wakeTimer]) clearTimeout(t);
     cancelAnimationFrame(raf);
-    reconnectTimer = wakeTimer = raf = 0;
+    openTimer = reconnectTimer = wakeTimer = raf = 0;
     queued?.close();
     queued = null;
-    if (ws) {
-      // Handlers go first: a close we asked for is not a reason to reconnect.
-      ws.onopen = ws.onmessage = ws.onclose = null;
-      ws.close(1000);
-      ws = null;
-    }
+    connSerial++;
+    conn?.close();
+    conn = null;
   }
 
-  function openSocket() {
-    let sock;
+  /** The transports this page can use, in order of preference. */
+  function candidates() {
+    /** @type {import("./pull.js").TransportName[]} */
+    const list = [];
+    if (model.get("_url")) list.push("websocket");
+    if (model.get("_ws_port") && livecamJupyterBaseUrl() !== null) list.push("proxy");
+    if (typeof model.send === "function") list.push("comm");
+    return list;
+  }
+
+  function connect() {
+    const kind = plan.current;
+    if (!kind) return show("error", "no transport can reach the kernel from this page");
+    root.dataset.livecamTransport = kind;
+    const serial = ++connSerial;
+    const mine = (/** @type {Function} */ fn) => (/** @type {any[]} */ ...args) => {
+      if (serial === connSerial) fn(...args);
+    };
+    /** @type {LivecamHandlers} */
+    const on = {
+      open: mine(() => {
+        clearTimeout(openTimer);
+        loop.opened();
+      }),
+      text: mine((/** @type {string} */ text) => loop.text(text)),
+      frame: mine((/** @type {any} */ header, /** @type {Uint8Array | null} */ bytes, /** @type {string} */ err) =>
+        bytes ? void showFrame(serial, header, bytes) : loop.failed(loop.frame(null), err),
+      ),
+      close: mine((/** @type {number} */ code) => {
+        clearTimeout(openTimer);
+        conn = null;
+        connSerial++;
+        if (code !== 1001) plan.failed();
+        loop.closed(code);
+      }),
+    };
     try {
-      sock = new WebSocket(model.get("_url"));
+      if (kind === "comm") {
+        conn = livecamComm(model, on);
+      } else {
+        const direct = new URL(model.get("_url"));
+        direct.search = "";
+        let url = direct.href;
+        if (kind === "proxy") {
+          const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+          url = `${scheme}//${location.host}${livecamJupyterBaseUrl()}proxy/${model.get("_ws_port")}${model.get("_ws_path")}`;
+        }
+        conn = livecamWebSocket(url, model.get("_token"), on);
+      }
     } catch (e) {
-      // A malformed URL will not get better by retrying.
-      show("error", `invalid stream URL: ${/** @type {Error} */ (e).message}`);
-      return;
+      return on.close(4000); // e.g. a URL the browser refuses: try the next transport
     }
-    ws = sock;
-    sock.binaryType = "arraybuffer";
-    sock.onopen = () => loop.opened();
-    sock.onclose = (ev) => {
-      ws = null;
-      loop.closed(ev.code);
-    };
-    sock.onmessage = (ev) => {
-      if (typeof ev.data === "string") loop.text(ev.data);
-      else void showFrame(sock, ev.data);
-    };
+    // A port that is filtered (not refused) would hang for minutes; give each transport a deadline.
+    openTimer = setTimeout(() => {
+      if (serial !== connSerial) return;
+      conn?.close();
+      on.close(4008);
+    }, LIVECAM_OPEN_TIMEOUT_MS[kind]);
   }
 
-  /** @param {WebSocket} sock @param {ArrayBuffer} data */
-  async function showFrame(sock, data) {
+  /** @param {number} serial @param {any} header @param {Uint8Array} bytes */
+  async function showFrame(serial, header, bytes) {
     // Bound now: after a URL change `loop` is a new PullLoop whose frame ids restart at 1.
     const pull = loop;
-    let frame;
-    try {
-      frame = parseFrame(data);
-    } catch (e) {
-      pull.failed(pull.frame(null), /** @type {Error} */ (e).message);
-      return;
-    }
-    const { header, bytes } = frame;
     const id = pull.frame(header);
     const t0 = performance.now();
     let bitmap;
@@ -109,8 +238,8 @@ function render({ model, el }) {
       return;
     }
     const decodeMs = performance.now() - t0;
-    if (sock !== ws) {
-      bitmap.close(); // the socket went away while decoding; the loop has moved on
+    if (serial !== connSerial) {
+      bitmap.close(); // the connection went away while decoding; the loop has moved on
       return;
     }
     queued = bitmap;
@@ -126,21 +255,23 @@ function render({ model, el }) {
       }
       ctx2d.drawImage(bitmap, 0, 0, w, h);
       bitmap.close();
+      plan.delivered();
       pull.painted(id, { decode_ms: decodeMs, paint_ms: performance.now() - t1 });
       root.dataset.livecamPainted = String(pull.stats.painted);
     });
   }
 
-  /** (Re)start from the model: new URL, or the widget was closed. */
+  /** (Re)start from the model: new URL, transport choice, or the widget was closed. */
   function start() {
-    dropSocket();
+    dropConnection();
     loop?.dispose();
+    plan = new TransportPlan(model.get("transport") || "auto", candidates());
     loop = new PullLoop({
-      send: (text) => ws?.send(text),
+      send: (text) => conn?.send(text),
       scheduleReconnect: (ms) => {
         reconnectTimer = setTimeout(() => {
           reconnectTimer = 0;
-          openSocket();
+          connect();
         }, ms);
       },
       scheduleWake: (ms) => {
@@ -153,8 +284,8 @@ function render({ model, el }) {
     });
     show(loop.state, loop.detail);
     if (model.get("_closed")) loop.dispose();
-    else if (model.get("_url")) openSocket();
-    // An empty URL means "no stream yet": stay in `connecting` until one is set.
+    else if (model.get("_token")) connect();
+    // No token yet means "no stream yet": stay in `connecting` until one is set.
   }
 
   const onVisibility = () => loop.setVisible(visible());
@@ -164,16 +295,15 @@ function render({ model, el }) {
   });
   observer.observe(root);
   document.addEventListener("visibilitychange", onVisibility);
-  model.on("change:_url", start);
-  model.on("change:_closed", start);
+  const events = ["change:_url", "change:_closed", "change:transport"];
+  for (const name of events) model.on(name, start);
   start();
 
   return () => {
-    model.off("change:_url", start);
-    model.off("change:_closed", start);
+    for (const name of events) model.off(name, start);
     document.removeEventListener("visibilitychange", onVisibility);
     observer.disconnect();
-    dropSocket();
+    dropConnection();
     loop.dispose();
   };
 }

@@ -57,10 +57,9 @@ PAGE = """<!doctype html>
 <body><div id="view"></div>
 <script type="module">
 import widget from "./widget.js?token={token}";
-const url = `${{location.protocol === "https:" ? "wss" : "ws"}}://${{location.hostname}}:{ws_port}{path}?token={token}`;
-const model = {{
-  get: (k) => (k === "_url" ? url : k === "_closed" ? false : undefined), on() {{}}, off() {{}},
-}};
+const url = `${{location.protocol === "https:" ? "wss" : "ws"}}://${{location.hostname}}:{ws_port}{path}`;
+const state = {{ _url: url, _token: "{token}", _closed: false, transport: "websocket" }};
+const model = {{ get: (k) => state[k], on() {{}}, off() {{}} }};
 widget.render({{ model, el: document.getElementById("view") }});
 </script></body></html>
 """

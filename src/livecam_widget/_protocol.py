@@ -10,6 +10,9 @@ from typing import Any
 
 PROTOCOL_VERSION = 1
 PATH_PREFIX = "/livecam/v1/"
+#: Offered by the frontend with ``livecam.token.<T>``; the server echoes it back.
+SUBPROTOCOL = "livecam.v1"
+TOKEN_SUBPROTOCOL = "livecam.token."
 #: Largest text message a client may send. A `next` with a paint report is ~120 bytes.
 MAX_CLIENT_MESSAGE = 4096
 _LEN = struct.Struct(">I")

@@ -19,7 +19,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from ._encoder import Encoded, Encoder, Failure, Process, Settings
 from ._http import HttpViewers
@@ -40,6 +41,8 @@ from ._protocol import (
     CLOSE_POLICY,
     MAX_CLIENT_MESSAGE,
     PATH_PREFIX,
+    SUBPROTOCOL,
+    TOKEN_SUBPROTOCOL,
     Painted,
     ProtocolError,
     hello,
@@ -53,6 +56,17 @@ from ._threads import Worker
 log = redacting_logger("livecam_widget.server")
 T = TypeVar("T")
 Key = tuple[int, int]
+
+
+TRANSPORTS = ("auto", "websocket", "proxy", "comm")
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coro`` on the current loop, keeping a reference so the task is not collected mid-flight."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,8 @@ class Stream:
         self.rev = 0
         self.state = state
         self.error: str | None = None
-        self.clients: set[_Client] = set()
+        self.clients: set[_Viewer] = set()
+        self.comm_views: dict[str, CommViewer] = {}
         self.encodes = 0
         self.last_encoded: Encoded | None = None
         self._cache: Encoded | Failure | None = None
@@ -147,6 +162,28 @@ class Stream:
             self._broadcast(status(self.state, error))
             if self.on_error is not None:
                 self.on_error(error)
+
+    def comm_message(
+        self,
+        view: str,
+        content: dict[str, Any],
+        send: Callable[[dict[str, Any], list[bytes]], None],
+        limits: Limits,
+        clock: Callable[[], float],
+        wall: Callable[[], float],
+    ) -> None:
+        """A message from a view using the comm transport: open, a protocol message, or close."""
+        kind = content.get("livecam")
+        viewer = self.comm_views.get(view)
+        if kind == "open" and viewer is None and self.state != "closed":
+            viewer = self.comm_views[view] = CommViewer(view, send, self, limits, clock, wall)
+            viewer.begin()
+        elif kind == "message" and viewer is not None:
+            text = content.get("text")
+            _spawn(viewer.handle(text if isinstance(text, str) else b""))
+        elif kind == "close" and viewer is not None:
+            del self.comm_views[view]
+            _spawn(viewer.end())
 
     def _broadcast(self, text: str) -> None:
         for client in list(self.clients):
@@ -231,18 +268,20 @@ class Stream:
         }
 
 
-class _Client:
-    """One connection: a reader task (grants, paint reports) and a sender task (one frame per grant)."""
+class _Viewer:
+    """One view of a stream, whatever carries it: grants in, one frame per grant out, paced on its own.
+
+    Subclasses say how bytes travel (a WebSocket, or the widget's comm channel); the pacing, the grant
+    accounting, the limits and the stats are all here, once.
+    """
 
     def __init__(
         self,
-        ws: ServerConnection,
         stream: Stream,
         limits: Limits,
         clock: Callable[[], float],
         wall: Callable[[], float],
     ) -> None:
-        self.ws = ws
         self.stream = stream
         self.limits = limits
         self.clock = clock
@@ -256,45 +295,52 @@ class _Client:
         self.last_key: Key = (0, -1)
         self._t_capture: dict[Key, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
+        self._sender: asyncio.Task[None] | None = None
 
-    async def run(self) -> None:
+    # -- how bytes travel (subclasses) ---------------------------------------------------------------------
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        raise NotImplementedError
+
+    def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def close(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------------------
+    def begin(self) -> None:
         self.stream.clients.add(self)
-        sender: asyncio.Task[None] | None = None
-        try:
-            await self.ws.send(
-                hello(self.limits.max_outstanding, self.limits.max_messages_per_s, self.stream.state)
-            )
-            if self.stream.error is not None:
-                await self.ws.send(status(self.stream.state, self.stream.error))
-            sender = asyncio.create_task(self._send_loop())
-            await self._read_loop()
-        except ConnectionClosed:
-            pass
-        finally:
-            self.stream.clients.discard(self)
-            if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await sender
+        self.send_text(hello(self.limits.max_outstanding, self.limits.max_messages_per_s, self.stream.state))
+        if self.stream.error is not None:
+            self.send_text(status(self.stream.state, self.stream.error))
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
-    async def _read_loop(self) -> None:
-        max_outstanding = self.limits.max_outstanding
-        async for message in self.ws:
-            if not self.bucket.allow(self.clock()):
-                await self.ws.close(CLOSE_POLICY, f"more than {self.limits.max_messages_per_s:g} messages/s")
-                return
-            try:
-                request = parse_client_message(message)
-            except ProtocolError as exc:
-                await self.ws.close(exc.code, exc.reason)
-                return
-            if request.painted is not None:
-                self._record_paint(request.painted)
-            if self.outstanding >= max_outstanding:
-                await self.ws.close(CLOSE_POLICY, f"more than {max_outstanding} outstanding requests")
-                return
-            self.outstanding += 1
-            self.granted.set()
+    async def end(self) -> None:
+        self.stream.clients.discard(self)
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sender
+
+    async def handle(self, message: str | bytes) -> bool:
+        """Take one client message; False when the client broke a rule and was closed."""
+        if not self.bucket.allow(self.clock()):
+            await self.close(CLOSE_POLICY, f"more than {self.limits.max_messages_per_s:g} messages/s")
+            return False
+        try:
+            request = parse_client_message(message)
+        except ProtocolError as exc:
+            await self.close(exc.code, exc.reason)
+            return False
+        if request.painted is not None:
+            self._record_paint(request.painted)
+        if self.outstanding >= self.limits.max_outstanding:
+            await self.close(CLOSE_POLICY, f"more than {self.limits.max_outstanding} outstanding requests")
+            return False
+        self.outstanding += 1
+        self.granted.set()
+        return True
 
     async def _send_loop(self) -> None:
         stream = self.stream
@@ -317,14 +363,7 @@ class _Client:
             self._t_capture[self.last_key] = result.t_capture
             if len(self._t_capture) > 2 * self.limits.max_outstanding + 2:
                 del self._t_capture[next(iter(self._t_capture))]
-            await self.ws.send(pack_frame(result.header(self.wall()), result.data))
-
-    def send_text(self, text: str) -> None:
-        async def send() -> None:
-            with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(text)
-
-        asyncio.get_running_loop().create_task(send())
+            await self.send_frame(result.header(self.wall()), result.data)
 
     def _record_paint(self, painted: Painted) -> None:
         now = self.clock()
@@ -344,6 +383,59 @@ class _Client:
             "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
             "outstanding": self.outstanding,
         }
+
+
+class _WebSocketViewer(_Viewer):
+    def __init__(self, ws: ServerConnection, *args: Any) -> None:
+        super().__init__(*args)
+        self.ws = ws
+
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        await self.ws.send(pack_frame(header, data))
+
+    def send_text(self, text: str) -> None:
+        async def send() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(text)
+
+        _spawn(send())
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code, reason)
+
+    async def run(self) -> None:
+        self.begin()
+        try:
+            async for message in self.ws:
+                if not await self.handle(message):
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            await self.end()
+
+
+class CommViewer(_Viewer):
+    """A view served over the widget's own comm channel (anywidget custom messages with binary buffers).
+
+    Frames leave from the server thread at once, but grants from the browser reach the kernel only when
+    its main thread is idle; see docs/transports.md for what a busy cell does to this transport.
+    """
+
+    def __init__(self, view: str, send: Callable[[dict[str, Any], list[bytes]], None], *args: Any) -> None:
+        super().__init__(*args)
+        self.view = view
+        self._send = send
+
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        self._send({"livecam": "frame", "view": self.view, "header": header}, [data])
+
+    def send_text(self, text: str) -> None:
+        self._send({"livecam": "text", "view": self.view, "text": text}, [])
+
+    async def close(self, code: int, reason: str) -> None:
+        self._send({"livecam": "close", "view": self.view, "code": code, "reason": reason}, [])
+        await self.end()
 
 
 class FrameServer(Worker):
@@ -450,7 +542,7 @@ class FrameServer(Worker):
             self._streams.pop(stream.id, None)
             stream.set_state("closed")
             for client in list(stream.clients):
-                asyncio.get_running_loop().create_task(client.ws.close(CLOSE_GOING_AWAY, "widget closed"))
+                _spawn(client.close(CLOSE_GOING_AWAY, "widget closed"))
 
         with contextlib.suppress(concurrent.futures.TimeoutError):
             self.call(detach, wait=wait)
@@ -474,6 +566,7 @@ class FrameServer(Worker):
                 self.host,
                 self.requested_port,
                 process_request=self._check_request,
+                select_subprotocol=_select_subprotocol,
                 max_size=MAX_CLIENT_MESSAGE,
                 max_queue=16,
                 write_limit=self.limits.write_limit,
@@ -506,15 +599,13 @@ class FrameServer(Worker):
         stream = self._stream_for(request.path)
         if stream is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such stream\n")
-        query = parse_qs(request.path.partition("?")[2])
-        token = query.get("token", [""])[0]
-        if not hmac.compare_digest(token.encode(), stream.token.encode()):
+        if not hmac.compare_digest(_offered_token(request).encode(), stream.token.encode()):
             return connection.respond(HTTPStatus.FORBIDDEN, "missing or wrong token\n")
         try:
             origin = request.headers.get("Origin")
         except MultipleValuesError:
             return connection.respond(HTTPStatus.FORBIDDEN, "more than one Origin header\n")
-        if not (stream.origins.allows(origin) or self._is_own_page(origin, request)):
+        if not (stream.origins.allows(origin) or self._is_own_page(origin, request) or _via_proxy(request)):
             return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if len(stream.clients) >= self.limits.max_clients:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers for this widget\n")
@@ -533,7 +624,7 @@ class FrameServer(Worker):
         if stream is None:  # closed between handshake and here
             await ws.close(CLOSE_GOING_AWAY, "widget closed")
             return
-        await _Client(ws, stream, self.limits, self.clock, self.wall).run()
+        await _WebSocketViewer(ws, stream, self.limits, self.clock, self.wall).run()
 
     async def _stats_loop(self) -> None:
         while True:
@@ -546,6 +637,28 @@ class FrameServer(Worker):
                     stream.on_stats(stream.stats(now))
                 except Exception:
                     log.exception("stats callback failed")
+
+
+def _offered_token(request: Request) -> str:
+    """The token, from a ``livecam.token.<T>`` subprotocol (what the frontend sends: it stays out of URLs
+    and so out of proxy logs) or from the ``token`` query parameter (simplest for other clients)."""
+    for value in request.headers.get_all("Sec-WebSocket-Protocol"):
+        for offered in value.split(","):
+            offered = offered.strip()
+            if offered.startswith(TOKEN_SUBPROTOCOL):
+                return offered[len(TOKEN_SUBPROTOCOL) :]
+    return parse_qs(request.path.partition("?")[2]).get("token", [""])[0]
+
+
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    # A browser that offered subprotocols needs one echoed back; clients that offered none get none.
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
+
+
+def _via_proxy(request: Request) -> bool:
+    """Came through jupyter-server-proxy, which sets X-Forwarded-Context after Jupyter has checked the
+    user's login and the page's origin; a web page cannot add such a header to a WebSocket."""
+    return "X-Forwarded-Context" in request.headers or "X-ProxyContextPath" in request.headers
 
 
 _servers: dict[tuple[str, int], FrameServer] = {}

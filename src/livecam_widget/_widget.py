@@ -16,7 +16,7 @@ from ._encoder import FORMATS, Settings, describe_exception
 from ._frames import CHANNELS, Image, check_frame, owned_copy
 from ._origin import OriginPolicy
 from ._protocol import PATH_PREFIX
-from ._server import FrameServer, Stream, acquire_server, release_server
+from ._server import TRANSPORTS, FrameServer, Stream, acquire_server, release_server
 from ._slot import LatestFrame
 from ._sources import SourceThread, claim_device, device_key, make_source, release_device
 
@@ -37,6 +37,13 @@ class LiveFrame(anywidget.AnyWidget):
     _css = _CSS
     _url = traitlets.Unicode("").tag(sync=True)
     _closed = traitlets.Bool(False).tag(sync=True)
+    # Where the frontend finds the stream, for each transport: the direct URL above (without its token),
+    # the server's port and path for jupyter-server-proxy, and the token it offers as a subprotocol.
+    _ws_port = traitlets.Int(0).tag(sync=True)
+    _ws_path = traitlets.Unicode("").tag(sync=True)
+    _token = traitlets.Unicode("").tag(sync=True)
+    #: "auto" (direct WebSocket, then jupyter-server-proxy, then the comm channel), or one of them.
+    transport = traitlets.Enum(TRANSPORTS, default_value="auto").tag(sync=True)
 
     #: Per-viewer frame-rate cap; 0 lifts it.
     max_fps = traitlets.Float(30.0)
@@ -74,6 +81,7 @@ class LiveFrame(anywidget.AnyWidget):
         http_port: int = 0,
         allowed_origins: tuple[str, ...] | list[str] = (),
         exclusive: bool | None = None,
+        transport: str = "auto",
         open_timeout: float = 5.0,
         autostart: bool = True,
         **kwargs: Any,
@@ -85,6 +93,7 @@ class LiveFrame(anywidget.AnyWidget):
             format=format,
             channels=channels,
             process=process,
+            transport=transport,
             **kwargs,
         )
         self._lock = threading.RLock()
@@ -127,7 +136,11 @@ class LiveFrame(anywidget.AnyWidget):
             raise
         self._host = host
         self._http_port = http_port
+        self._ws_port = self._server.port
+        self._ws_path = PATH_PREFIX + self._stream.id
+        self._token = self._stream.token
         self._url = self.url
+        self.on_msg(self._on_comm_message)
         if src is not None:
             self._source_thread = SourceThread(
                 src, self.update, self._report_source_error, self._on_end, self._pace
@@ -234,6 +247,7 @@ class LiveFrame(anywidget.AnyWidget):
         _live.discard(self)
         try:
             self._url = ""
+            self._token = ""
             self._closed = True
         except Exception:
             pass
@@ -282,6 +296,28 @@ class LiveFrame(anywidget.AnyWidget):
             self._server.call(self._stream.set_error, message, wait=False)
         else:
             self.error = message
+
+    def _on_comm_message(self, _widget: Any, content: Any, buffers: Any) -> None:
+        # Runs on the kernel's main thread, only when it is idle: hand over to the server loop at once.
+        server = self._server
+        if server is None or not isinstance(content, dict) or not isinstance(content.get("view"), str):
+            return
+        view = content["view"][:64]
+        server.call(
+            self._stream.comm_message,
+            view,
+            content,
+            self._comm_send,
+            server.limits,
+            server.clock,
+            server.wall,
+            wait=False,
+        )
+
+    def _comm_send(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        # Called on the server thread; ipykernel sends on IOPub through its own thread-safe queue.
+        with contextlib.suppress(Exception):
+            self.send(content, buffers=buffers or None)
 
     def _on_end(self) -> None:
         self._set_state("ended")
