@@ -197,7 +197,11 @@ class Stream:
 
     async def next_encoded(self, after: Key) -> Encoded | Failure:
         """The newest frame newer than ``after``, encoded once for every client that asks for it."""
-        assert self._changed is not None and self._loop is not None
+        return await self.encoded(await self.wait_frame(after))
+
+    async def wait_frame(self, after: Key) -> Frame:
+        """The newest frame newer than ``after``, waiting for one if needed."""
+        assert self._changed is not None
         frame = self._newest(after)
         while frame is None:
             event = self._changed
@@ -209,6 +213,11 @@ class Stream:
                     frame = self._newest(after)
             finally:
                 self._waiters -= 1
+        return frame
+
+    async def encoded(self, frame: Frame) -> Encoded | Failure:
+        """``frame`` processed and encoded with the current look, once whoever asks."""
+        assert self._loop is not None
         key = (frame.seq, self.rev)
         cached = self._cache
         if cached is not None and (cached.seq, cached.rev) == key:
@@ -352,12 +361,16 @@ class _Viewer:
             delay = self.pacer.delay(self.clock())
             if delay > 0:
                 await asyncio.sleep(delay)
-            result = await stream.next_encoded(self.last_key)
+            frame = await stream.wait_frame(self.last_key)
+            # Pace from here, not from the send: otherwise every encode would stretch the interval and a
+            # viewer could never reach max_fps. Frames are still >= 1/max_fps apart, give or take the
+            # difference between two encode times.
+            self.pacer.sent(self.clock())
+            result = await stream.encoded(frame)
             self.last_key = (result.seq, result.rev)
             if isinstance(result, Failure):
                 continue  # the stream broadcast the error; the grant waits for the next frame
             now = self.clock()
-            self.pacer.sent(now)
             self.outstanding -= 1
             self.sent.add(now)
             self._t_capture[self.last_key] = result.t_capture
