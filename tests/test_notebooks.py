@@ -28,8 +28,10 @@ CHECK_CELL = "import sys as _sys\nprint(_sys.executable)"
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("jupyter")
-    dirs = {name: base / name.lower() for name in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR",
-                                                    "IPYTHONDIR")}
+    dirs = {
+        name: base / name.lower()
+        for name in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
+    }
     for path in dirs.values():
         path.mkdir()
     spec = dirs["JUPYTER_DATA_DIR"] / "kernels" / KERNEL
@@ -58,8 +60,9 @@ def test_dashboard_says_how_to_serve_it() -> None:
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
-def test_notebook_runs(path: pathlib.Path, kernel_env: dict[str, str], tmp_path: pathlib.Path,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs(
+    path: pathlib.Path, kernel_env: dict[str, str], tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in kernel_env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("LIVECAM_ALLOWED_ORIGINS", raising=False)

@@ -441,3 +441,17 @@ def test_snapshot_returns_the_processed_frame() -> None:
         assert snap is not None and snap.ndim == 2
         snap[:] = 0  # caller owns it
         assert lf.snapshot().any()
+
+
+def test_the_first_stats_report_already_has_real_rates() -> None:
+    with LiveFrame("testpattern", fps=30) as lf:
+        wait_for(lambda: lf.stats, timeout=5)
+        assert lf.stats["fps_source"] > 10
+
+
+def test_close_keeps_views_by_default_and_can_close_the_widget_too() -> None:
+    lf = LiveFrame("testpattern")
+    lf.close()
+    assert lf._closed and lf._token == "" and lf.comm is not None  # views stay, saying "closed"
+    lf.close(keep_view=False)
+    assert lf.comm is None

@@ -38,6 +38,7 @@ from ._origin import OriginPolicy
 from ._pacing import Pacer, RateMeter, TokenBucket
 from ._protocol import (
     CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL,
     CLOSE_POLICY,
     MAX_CLIENT_MESSAGE,
     PATH_PREFIX,
@@ -131,10 +132,13 @@ class Stream:
                 loop.call_soon_threadsafe(self._signal)
 
     # -- loop thread only -------------------------------------------------------------------------------
-    def attach(self, loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Executor) -> None:
+    def attach(
+        self, loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Executor, now: float
+    ) -> None:
         self._loop = loop
         self._executor = executor
         self._changed = asyncio.Event()
+        self._stats_prev = (now, self.slot.count, self.encodes)  # so the first report has real rates
 
     def _signal(self) -> None:
         event = self._changed
@@ -352,6 +356,17 @@ class _Viewer:
         return True
 
     async def _send_loop(self) -> None:
+        try:
+            await self._serve_grants()
+        except (asyncio.CancelledError, ConnectionClosed):
+            raise
+        except RuntimeError:  # the encode pool is gone: the server (or the interpreter) is shutting down
+            await self.close(CLOSE_GOING_AWAY, "server shutting down")
+        except Exception:
+            log.exception("livecam viewer failed")
+            await self.close(CLOSE_INTERNAL, "internal error")
+
+    async def _serve_grants(self) -> None:
         stream = self.stream
         while True:
             while self.outstanding <= 0:
@@ -545,7 +560,7 @@ class FrameServer(Worker):
     def add(self, stream: Stream) -> None:
         def attach() -> None:
             assert self.loop is not None
-            stream.attach(self.loop, self._executor)
+            stream.attach(self.loop, self._executor, self.clock())
             self._streams[stream.id] = stream
 
         self.call(attach)

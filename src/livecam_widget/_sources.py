@@ -53,6 +53,20 @@ def _is_url(spec: str) -> bool:
     return "://" in spec
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
 def _open_capture(spec: int | str, timeout: float) -> Any:
     """Open a VideoCapture, giving up after ``timeout`` seconds even if the backend hangs."""
     ms = int(timeout * 1000)
@@ -60,7 +74,8 @@ def _open_capture(spec: int | str, timeout: float) -> Any:
     result: list[Any] = []
 
     def opener() -> None:
-        cap = cv2.VideoCapture(spec, cv2.CAP_ANY, params)
+        with _quiet_opencv():  # a missing camera is our clear error, not OpenCV's WARN lines in the cell
+            cap = cv2.VideoCapture(spec, cv2.CAP_ANY, params)
         result.append(cap)
         if abandoned.is_set():  # the caller gave up: do not leak the handle
             cap.release()

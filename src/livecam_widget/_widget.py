@@ -114,6 +114,7 @@ class LiveFrame(anywidget.AnyWidget):
         except BaseException:
             if self._device is not None:
                 release_device(self._device, self)
+            self._is_closed = True
             super().close()
             raise
         self._slot = LatestFrame()
@@ -132,7 +133,7 @@ class LiveFrame(anywidget.AnyWidget):
         except BaseException:
             if src is not None:
                 src.close()
-            self.close()
+            self.close(keep_view=False)
             raise
         self._host = host
         self._http_port = http_port
@@ -227,11 +228,21 @@ class LiveFrame(anywidget.AnyWidget):
                 self._source_thread.stop(timeout=2.0)
             self._set_state("paused")
 
-    def close(self) -> None:
-        """Release the camera/file, the threads and the connections. Idempotent, safe from any thread."""
-        with self._lock:
-            if getattr(self, "_is_closed", True) and getattr(self, "_server", None) is None:
+    def close(self, *, keep_view: bool = True) -> None:
+        """Release the camera/file, the threads, the connections and the port. Idempotent, any thread.
+
+        Views stay on the page showing the last frame and "closed", so it is clear what happened; with
+        ``keep_view=False`` the widget itself is closed too (ipywidgets' ``close``) and views disappear.
+        """
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # __init__ failed before anything started (ipywidgets' __del__ calls close)
+            if not keep_view:
                 super().close()
+            return
+        with lock:
+            if self._is_closed and self._server is None:
+                if not keep_view:
+                    super().close()
                 return
             self._is_closed = True
             thread, self._source_thread = self._source_thread, None
@@ -244,14 +255,15 @@ class LiveFrame(anywidget.AnyWidget):
         if self._device is not None:
             release_device(self._device, self)
         self.set_trait("state", "closed")
+        self._slot.clear()  # the last frame's memory; views keep what they painted
         _live.discard(self)
-        try:
-            self._url = ""
-            self._token = ""
-            self._closed = True
-        except Exception:
-            pass
-        super().close()
+        if keep_view:
+            with contextlib.suppress(Exception), self.hold_sync():  # one message: no "connecting" flicker
+                self._closed = True
+                self._url = ""
+                self._token = ""
+        else:
+            super().close()
 
     def __enter__(self) -> LiveFrame:
         return self
@@ -380,9 +392,16 @@ class LiveFrame(anywidget.AnyWidget):
             server.call(self._stream.restyle, None, change["new"])
 
 
-@atexit.register
 def _close_all() -> None:
     # Daemon threads die abruptly at exit; closing first releases cameras and says goodbye to viewers.
     for widget in list(_live):
         with contextlib.suppress(Exception):
             widget.close()
+
+
+# Before the interpreter joins threads and shuts down thread pools (threading's own exit hook), so viewers
+# get a clean goodbye instead of "cannot schedule new futures after shutdown"; atexit as a fallback.
+_register_early = getattr(threading, "_register_atexit", None)
+if callable(_register_early):
+    _register_early(_close_all)
+atexit.register(_close_all)

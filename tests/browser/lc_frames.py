@@ -11,14 +11,13 @@ Every frame carries four rows of 24 block bits (see ``livecam_widget.draw_code``
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 
 from livecam_widget import LiveFrame, draw_code
 
-__all__ = ["CHECK", "H", "W", "Counter", "LiveFrame", "make", "pump", "tagger"]
+__all__ = ["CHECK", "Counter", "H", "LiveFrame", "W", "make", "tagger"]
 
 W, H = 480, 240
 CHECK = 0x5A5A5A
@@ -59,19 +58,3 @@ def tagger(tag: int):
 
     process.__name__ = f"tagger_{tag}"
     return process
-
-
-def pump(lf: LiveFrame, seconds: float, fps: float = 60.0) -> threading.Thread:
-    """Push frames into ``lf`` from a daemon thread for ``seconds`` (bounded), at about ``fps``."""
-
-    def run() -> None:
-        end = time.monotonic() + seconds
-        i = 0
-        while time.monotonic() < end and not lf.closed:
-            i += 1
-            lf.update(make(i))
-            time.sleep(1.0 / fps)
-
-    thread = threading.Thread(target=run, name="lc-pump", daemon=True)
-    thread.start()
-    return thread

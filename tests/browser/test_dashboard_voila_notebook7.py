@@ -7,7 +7,7 @@ import shutil
 import time
 
 import pytest
-from conftest import METRICS, NOTEBOOKS, running_server, wait_for
+from livecam_e2e import METRICS, NOTEBOOKS, maybe_keep_artifacts, running_server, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,9 @@ def _with_dashboard(base):
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
-    with running_server("voila", _with_dashboard(tmp_path_factory.mktemp("voila")), "dashboard.ipynb") as server:
+    with running_server(
+        "voila", _with_dashboard(tmp_path_factory.mktemp("voila")), "dashboard.ipynb"
+    ) as server:
         yield server
 
 
@@ -29,6 +31,15 @@ def voila(tmp_path_factory):
 def notebook7(tmp_path_factory):
     with running_server("notebook", _with_dashboard(tmp_path_factory.mktemp("notebook7"))) as server:
         yield server
+
+
+@pytest.fixture
+def nb7(request, notebook7, browser):
+    try:
+        yield notebook7, browser
+    finally:
+        maybe_keep_artifacts(request, browser)
+        notebook7.shutdown_kernels()
 
 
 def pattern(view):
@@ -71,15 +82,19 @@ def test_dashboard_in_voila(voila, browser):
 
     assert page.chroma() > 20, "the test pattern should be colourful"
     page.page.locator(".widget-dropdown select").select_option("gray")
-    wait_for(lambda: (c := page.chroma()) is not None and c < 3, 30, "the gray effect on screen",
-             on_timeout=page.chroma)
+    wait_for(
+        lambda: (c := page.chroma()) is not None and c < 3,
+        30,
+        "the gray effect on screen",
+        on_timeout=page.chroma,
+    )
     page.wait_advancing(None, key=pattern, steps=5, timeout=30)
     assert seqs[-1] < resumed[-1]
 
 
-def test_dashboard_in_notebook7(notebook7, browser):
+def test_dashboard_in_notebook7(nb7):
     """Notebook 7, Run All on dashboard.ipynb: the view is live and advancing, the stats label reports it."""
-    page = browser
+    notebook7, page = nb7
     page.open_in(notebook7, "dashboard.ipynb")
     page.run()
     assert page.errors(range(page.cell_count())) == []
@@ -88,4 +103,3 @@ def test_dashboard_in_notebook7(notebook7, browser):
     assert view.state == "live" and view.on_screen and (view.width, view.height) == (640, 480)
     painted = wait_for(lambda: stats_painted(page), 30, "the stats label to report painted frames")
     assert painted > 0
-    notebook7.shutdown_kernels()
