@@ -184,11 +184,11 @@ function render({ model, el }) {
     };
     /** @type {LivecamHandlers} */
     const on = {
-      open: mine(() => {
-        clearTimeout(openTimer);
-        loop.opened();
+      open: mine(() => loop.opened()),
+      text: mine((/** @type {string} */ text) => {
+        clearTimeout(openTimer); // the server's hello, not just an open socket, ends the deadline
+        loop.text(text);
       }),
-      text: mine((/** @type {string} */ text) => loop.text(text)),
       frame: mine((/** @type {any} */ header, /** @type {Uint8Array | null} */ bytes, /** @type {string} */ err) =>
         bytes ? void showFrame(serial, header, bytes) : loop.failed(loop.frame(null), err),
       ),
@@ -216,7 +216,8 @@ function render({ model, el }) {
     } catch (e) {
       return on.close(4000); // e.g. a URL the browser refuses: try the next transport
     }
-    // A port that is filtered (not refused) would hang for minutes; give each transport a deadline.
+    // A filtered port would hang for minutes, and something else listening on the port may accept the
+    // socket and never speak our protocol: each transport gets a deadline to say hello.
     openTimer = setTimeout(() => {
       if (serial !== connSerial) return;
       conn?.close();

@@ -1,0 +1,150 @@
+"""Each transport in JupyterLab, forced and chosen automatically, proved from canvas pixels.
+
+jupyter-server-proxy is installed in the Lab server's environment (the ``browser`` extra). Blocking is done
+in the page with Playwright's ``route_web_socket``: a blocked route is closed before it reaches any server,
+which is what a firewalled port or a remote kernel looks like to the frontend.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from livecam_e2e import METRICS
+
+pytestmark = pytest.mark.browser
+
+SETUP = "from lc_frames import *"
+DIRECT = re.compile(r"^wss?://[^/]+/livecam/v1/")
+PROXY = re.compile(r"^wss?://[^/]+/(.*/)?proxy/\d+/livecam/v1/")
+
+
+def block(page, pattern) -> list[str]:
+    """Close every WebSocket matching ``pattern`` before it reaches a server; returns the URLs tried."""
+    tried: list[str] = []
+
+    def refuse(ws) -> None:
+        tried.append(ws.url)
+        ws.close(code=1000, reason="blocked")
+
+    page.page.route_web_socket(pattern, refuse)
+    return tried
+
+
+def stream_sockets(page) -> list[dict]:
+    return [s for s in page.sockets() if "/livecam/v1/" in s["url"]]
+
+
+def run_widget(lab, page, name: str, transport: str, extra_cells: list[str] | None = None) -> None:
+    cells = [f"{SETUP}\nlf = LiveFrame(Counter(), fps=30, transport={transport!r})\nlf", *(extra_cells or [])]
+    lab.add_notebook(name, cells)
+    page.open_in(lab, name)
+    page.run(0)
+    assert page.errors([0]) == []
+
+
+@pytest.mark.parametrize("transport", ["websocket", "proxy", "comm"])
+def test_each_transport_forced(nb, transport: str) -> None:
+    lab, page = nb
+    run_widget(lab, page, f"forced_{transport}.ipynb", transport)
+    seqs = page.wait_advancing(0, steps=10)
+    view = page.view(0)
+    assert view.transport == transport and view.state == "live"
+    assert seqs == sorted(seqs)
+    sockets = stream_sockets(page)
+    if transport == "comm":
+        assert sockets == [], "the comm transport must not open a stream socket"
+        assert "comm" in view.status
+    else:
+        pattern = DIRECT if transport == "websocket" else PROXY
+        assert sockets and all(pattern.match(s["url"]) for s in sockets), sockets
+        # The token travels as a subprotocol: no URL the page opened carries it.
+        assert all("token" not in s["url"] for s in sockets), sockets
+    ages = [v.age_ms for _, v in _samples(page, 4.0) if v.age_ms is not None]
+    METRICS[f"transport_{transport}_age_ms_p50"] = sorted(ages)[len(ages) // 2] if ages else None
+
+
+def _samples(page, seconds: float):
+    import time
+
+    out, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        v = page.view(0)
+        if v is not None:
+            out.append((time.time(), v))
+        time.sleep(0.1)
+    return out
+
+
+def test_auto_falls_back_to_the_proxy_when_the_direct_port_is_blocked(nb) -> None:
+    lab, page = nb
+    direct = block(page, DIRECT)
+    run_widget(lab, page, "fallback_proxy.ipynb", "auto")
+    page.wait_advancing(0, steps=10)
+    view = page.view(0)
+    assert view.transport == "proxy" and view.state == "live"
+    assert "proxy" in view.status
+    assert direct, "the direct socket was tried first"
+
+
+def test_auto_falls_back_to_comm_when_direct_and_proxy_are_blocked(nb) -> None:
+    lab, page = nb
+    direct, proxy = block(page, DIRECT), block(page, PROXY)
+    run_widget(lab, page, "fallback_comm.ipynb", "auto")
+    page.wait_advancing(0, steps=10, timeout=90)
+    view = page.view(0)
+    assert view.transport == "comm" and view.state == "live"
+    assert direct and proxy, (direct, proxy)
+
+
+def test_falls_back_mid_stream_when_the_direct_port_goes_away(nb) -> None:
+    """Live on the direct socket; then the direct route dies (blocked, connections dropped by the kernel):
+    after its retries the view moves to the proxy and keeps showing new frames."""
+    lab, page = nb
+    drop = (
+        "import asyncio\n"
+        "viewers = list(lf._stream.clients)\n"
+        "lf._server.call(lambda: [asyncio.ensure_future(c.close(1012, 'restart')) for c in viewers])"
+    )
+    run_widget(lab, page, "midstream.ipynb", "auto", [drop])
+    page.wait_advancing(0, steps=5)
+    assert page.view(0).transport == "websocket"
+    block(page, DIRECT)
+    page.run(1)
+    page.wait_view(
+        0, lambda v: v.transport == "proxy" and v.state == "live", 60, "the view to move to the proxy"
+    )
+    page.wait_advancing(0, steps=10)
+
+
+def test_a_busy_cell_does_not_stop_the_proxy_transport(nb) -> None:
+    """Like the direct socket, the proxy path never waits for the kernel's main thread."""
+    lab, page = nb
+    loop = "import time\nfor i in range(400):\n    time.sleep(0.01)"
+    run_widget(lab, page, "busy_proxy.ipynb", "proxy", [loop])
+    page.wait_advancing(0, steps=3)
+    ticket = page.run(1, wait=False)
+    seqs = page.wait_advancing(0, steps=20)
+    assert not page.run_done(ticket), "the busy cell ended before the view proved it was live"
+    assert seqs == sorted(seqs)
+    page.wait_run(ticket)
+
+
+def test_a_busy_cell_stalls_the_comm_transport_which_catches_up_after(nb) -> None:
+    """What docs/transports.md promises: grants reach the kernel only between cells, so a comm view holds
+    still while a cell runs and jumps to the newest frame (no backlog) once it ends."""
+    lab, page = nb
+    loop = "import time\ntime.sleep(6)"
+    run_widget(lab, page, "busy_comm.ipynb", "comm", [loop])
+    page.wait_advancing(0, steps=5)
+    ticket = page.run(1, wait=False)
+    import time
+
+    time.sleep(1.5)  # let grants already in the kernel drain
+    during = {v.seq for _, v in _samples(page, 3.0) if v.seq is not None}
+    assert not page.run_done(ticket)
+    assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
+    page.wait_run(ticket)
+    seqs = page.wait_advancing(0, steps=5)
+    assert seqs[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
+    METRICS["comm_frames_shown_during_busy_cell"] = len(during)
