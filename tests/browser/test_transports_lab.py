@@ -8,9 +8,10 @@ which is what a firewalled port or a remote kernel looks like to the frontend.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
-from livecam_e2e import METRICS
+from livecam_e2e import METRICS, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -65,8 +66,6 @@ def test_each_transport_forced(nb, transport: str) -> None:
 
 
 def _samples(page, seconds: float):
-    import time
-
     out, end = [], time.monotonic() + seconds
     while time.monotonic() < end:
         v = page.view(0)
@@ -120,10 +119,11 @@ def test_falls_back_mid_stream_when_the_direct_port_goes_away(nb) -> None:
 def test_a_busy_cell_does_not_stop_the_proxy_transport(nb) -> None:
     """Like the direct socket, the proxy path never waits for the kernel's main thread."""
     lab, page = nb
-    loop = "import time\nfor i in range(400):\n    time.sleep(0.01)"
+    loop = "import time\nprint('busy', flush=True)\nfor i in range(1000):\n    time.sleep(0.01)"
     run_widget(lab, page, "busy_proxy.ipynb", "proxy", [loop])
     page.wait_advancing(0, steps=3)
     ticket = page.run(1, wait=False)
+    wait_for(lambda: "busy" in page.text(1), 60, "the busy cell to start")
     seqs = page.wait_advancing(0, steps=20)
     assert not page.run_done(ticket), "the busy cell ended before the view proved it was live"
     assert seqs == sorted(seqs)
@@ -134,15 +134,16 @@ def test_a_busy_cell_stalls_the_comm_transport_which_catches_up_after(nb) -> Non
     """What docs/transports.md promises: grants reach the kernel only between cells, so a comm view holds
     still while a cell runs and jumps to the newest frame (no backlog) once it ends."""
     lab, page = nb
-    loop = "import time\ntime.sleep(6)"
+    loop = "import time\nprint('busy', flush=True)\ntime.sleep(8)"
     run_widget(lab, page, "busy_comm.ipynb", "comm", [loop])
     page.wait_advancing(0, steps=5)
     ticket = page.run(1, wait=False)
-    import time
-
-    time.sleep(1.5)  # let grants already in the kernel drain
+    # Sample only once the kernel is really running the cell (its output says so): on a loaded machine the
+    # run request can take seconds to get there, and until then the comm view rightly keeps streaming.
+    wait_for(lambda: "busy" in page.text(1), 60, "the busy cell to start")
+    time.sleep(1.0)  # let the grants already in flight be answered
     during = {v.seq for _, v in _samples(page, 3.0) if v.seq is not None}
-    assert not page.run_done(ticket)
+    assert not page.run_done(ticket), "the cell ended before the sampling did: the machine is too slow"
     assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
     page.wait_run(ticket)
     seqs = page.wait_advancing(0, steps=5)
