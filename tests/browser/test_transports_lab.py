@@ -130,22 +130,63 @@ def test_a_busy_cell_does_not_stop_the_proxy_transport(nb) -> None:
     page.wait_run(ticket)
 
 
-def test_a_busy_cell_stalls_the_comm_transport_which_catches_up_after(nb) -> None:
-    """What docs/transports.md promises: grants reach the kernel only between cells, so a comm view holds
-    still while a cell runs and jumps to the newest frame (no backlog) once it ends."""
-    lab, page = nb
+KERNEL_SETTINGS = "/lab/api/settings/@jupyterlab/apputils-extension:kernels-settings"
+
+
+def comms_over_subshells(lab, mode: str | None) -> None:
+    """Set JupyterLab's `commsOverSubshells` (None: back to its default) for pages opened from now on."""
+    import json
+    import urllib.request
+
+    from livecam_e2e import TOKEN
+
+    raw = json.dumps({} if mode is None else {"commsOverSubshells": mode})
+    request = urllib.request.Request(
+        f"{lab.base}{KERNEL_SETTINGS}",
+        method="PUT",
+        data=json.dumps({"raw": raw}).encode(),
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def busy_comm_view(lab, page, name: str) -> tuple[set[int], list[int], list[int]]:
+    """A comm view, then an 8 s blocking cell: (frames shown while it ran, their ages, frames after)."""
     loop = "import time\nprint('busy', flush=True)\ntime.sleep(8)"
-    run_widget(lab, page, "busy_comm.ipynb", "comm", [loop])
+    run_widget(lab, page, name, "comm", [loop])
     page.wait_advancing(0, steps=5)
     ticket = page.run(1, wait=False)
-    # Sample only once the kernel is really running the cell (its output says so): on a loaded machine the
-    # run request can take seconds to get there, and until then the comm view rightly keeps streaming.
+    # Sample only once the kernel is really running the cell (its output says so).
     wait_for(lambda: "busy" in page.text(1), 60, "the busy cell to start")
     time.sleep(1.0)  # let the grants already in flight be answered
-    during = {v.seq for _, v in _samples(page, 3.0) if v.seq is not None}
+    samples = _samples(page, 3.0)
     assert not page.run_done(ticket), "the cell ended before the sampling did: the machine is too slow"
-    assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
+    during = {v.seq for _, v in samples if v.seq is not None}
+    ages = [v.age_ms for _, v in samples if v.age_ms is not None]
     page.wait_run(ticket)
-    seqs = page.wait_advancing(0, steps=5)
-    assert seqs[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
-    METRICS["comm_frames_shown_during_busy_cell"] = len(during)
+    return during, ages, page.wait_advancing(0, steps=5)
+
+
+def test_comm_over_a_kernel_subshell_streams_through_a_busy_cell(nb) -> None:
+    """JupyterLab's default (commsOverSubshells = perCommTarget) with ipykernel >= 7: comm messages are
+    handled on a subshell thread, so even the comm transport keeps streaming, fresh, while a cell runs."""
+    lab, page = nb
+    during, ages, _ = busy_comm_view(lab, page, "busy_comm_subshell.ipynb")
+    METRICS["comm_subshell_frames_during_3s_of_busy_cell"] = len(during)
+    assert len(during) >= 10, f"the comm view stalled: {sorted(during)}"
+    assert sorted(ages)[len(ages) // 2] < 500, ages
+
+
+def test_without_subshells_a_busy_cell_stalls_the_comm_transport_which_catches_up_after(nb) -> None:
+    """commsOverSubshells disabled (or a kernel without subshells): grants reach the kernel only between
+    cells, so the view holds still while a cell runs and jumps to the newest frame, no backlog, after."""
+    lab, page = nb
+    comms_over_subshells(lab, "disabled")
+    try:
+        during, _, after = busy_comm_view(lab, page, "busy_comm_main.ipynb")
+    finally:
+        comms_over_subshells(lab, None)
+    METRICS["comm_main_shell_frames_during_3s_of_busy_cell"] = len(during)
+    assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
+    assert after[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
