@@ -2,12 +2,11 @@ import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from livecam_widget._encoder import Encoded, Encoder, Failure, Settings
 from livecam_widget._frames import check_frame, to_display
 from livecam_widget._slot import Frame
+from tests.strategies import valid_frames
 
 
 def frame(data: np.ndarray, seq: int = 1) -> Frame:
@@ -104,15 +103,7 @@ def test_quality_changes_size(quality: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    hnp.arrays(
-        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_]),
-        shape=st.one_of(
-            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
-            st.tuples(st.integers(1, 12), st.integers(1, 12), st.sampled_from([1, 3, 4])),
-        ),
-    )
-)
+@given(valid_frames(max_side=12))
 def test_every_valid_frame_round_trips_exactly_through_png(data: np.ndarray) -> None:
     result = Encoder().encode(frame(check_frame(data)), 0, Settings(format="png"), None)
     assert isinstance(result, Encoded)

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from livecam_widget._frames import MAX_SIDE, check_frame, fit, owned_copy, to_display
+from tests.strategies import valid_frames
 
 
 @pytest.mark.parametrize("shape", [(4, 5), (4, 5, 1), (4, 5, 3), (4, 5, 4)])
@@ -98,15 +99,7 @@ def test_fit_downscales_longest_side_and_keeps_aspect() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    hnp.arrays(
-        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_]),
-        shape=st.one_of(
-            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=8),
-            st.tuples(st.integers(1, 8), st.integers(1, 8), st.sampled_from([1, 3, 4])),
-        ),
-    )
-)
+@given(valid_frames(max_side=8))
 def test_any_valid_frame_converts(frame: np.ndarray) -> None:
     out = to_display(check_frame(frame))
     assert out.dtype == np.uint8 and out.shape[:2] == frame.shape[:2]
