@@ -1,0 +1,263 @@
+"""Freshness in a real browser: LiveFrame against an ipywidgets.Image loop and jupyter_rfb, in JupyterLab.
+
+    python -m bench.browser                 # 20 s per case, about 4 minutes
+    python -m bench.browser --seconds 30
+
+The same 1280x720 frames at 60 fps go to each widget. Every frame carries its frame number and the
+capture time (ms) as large black/white blocks in its top-left corner (plus a check row); the page reads
+them back from the pixels on screen every 100 ms (`getImageData` on LiveFrame's canvas, or on the image
+element drawn into a canvas for the two others), so "age" is now - capture time of what is actually
+displayed, and "fps shown" counts distinct frames seen. Each case runs with the page unthrottled and with
+Chrome DevTools' CPU throttling at 6x. Browser and kernel share this machine's clock.
+
+How each peer is driven, as its documentation suggests:
+- LiveFrame: `lf.update(frame)` from a producer thread at 60 fps, `max_fps=60`.
+- ipywidgets.Image: `img.value = jpeg` (q95) from a producer thread at 60 fps: every frame is pushed.
+- jupyter_rfb (RemoteFrameBuffer, its default 2 frames in flight, q80): `request_draw()` at 60 Hz from a
+  timer on the kernel's event loop; `get_frame()` makes the newest frame when a draw happens.
+
+Needs the browser extra and jupyter-rfb (`pip install -e '.[browser,bench]'`) and Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "browser"))
+
+from livecam_e2e import CHROMIUM, CHROMIUM_ARGS, INIT_SCRIPT, Page, running_server
+
+FRAMES = '''
+import threading, time
+import cv2, numpy as np
+from livecam_widget import TestPattern, draw_code
+
+W, H, CHECK, MASK = 1280, 720, 0x5A5A5A, (1 << 24) - 1
+_pattern = TestPattern(W, H)
+_backgrounds = [_pattern.frame(i, i / 60) for i in range(60)]
+
+def make(seq):
+    """Frame ``seq``: a moving test picture with seq, capture time and a check row as block codes."""
+    img = _backgrounds[seq % 60].copy()
+    ms = int(time.time() * 1000) & MASK
+    for row, value in enumerate((seq & MASK, ms, 0, (seq & MASK) ^ ms ^ CHECK)):
+        draw_code(img, value, y=16 * row)
+    return img
+
+def produce(push, fps=60):
+    """Call push(make(i)) at ``fps`` from a thread, the way a capture loop would."""
+    def run():
+        i, next_at = 0, time.monotonic()
+        while True:
+            i += 1
+            push(make(i))
+            next_at += 1 / fps
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    threading.Thread(target=run, daemon=True).start()
+'''
+
+CELLS = {
+    "LiveFrame": [
+        FRAMES,
+        "from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60)\nproduce(view.update)\nview",
+    ],
+    "ipywidgets.Image": [
+        FRAMES,
+        "import ipywidgets as widgets\n"
+        "view = widgets.Image(format='jpeg')\n"
+        "def push(frame):\n"
+        "    view.value = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()\n"
+        "produce(push)\nview",
+    ],
+    "jupyter_rfb": [
+        FRAMES,
+        "import asyncio\nfrom jupyter_rfb import RemoteFrameBuffer\n"
+        "class Camera(RemoteFrameBuffer):\n"
+        "    seq = 0\n"
+        "    def get_frame(self):\n"
+        "        self.seq += 1\n"
+        "        return make(self.seq)\n"
+        "view = Camera(css_width='1280px', css_height='720px')\n"
+        "def tick():\n"
+        "    view.request_draw()\n"
+        "    asyncio.get_event_loop().call_later(1 / 60, tick)\n"
+        "tick()\nview",
+    ],
+}
+
+# Reads the block codes from whatever shows the picture: LiveFrame's canvas or the peers' <img>.
+READ = """window.__benchRead = () => {
+  const el = document.querySelector('canvas.livecam-canvas')
+    || [...document.querySelectorAll('.jp-OutputArea img')].find((i) => i.naturalWidth >= 384);
+  if (!el) return null;
+  const w = el.width || el.naturalWidth, h = el.height || el.naturalHeight;
+  if (!w || w < 384 || h < 64) return null;
+  let data;
+  if (el.tagName === 'CANVAS') {
+    data = el.getContext('2d').getImageData(0, 0, 384, 64).data;
+  } else {
+    const c = (window.__benchCanvas ||= document.createElement('canvas'));
+    c.width = 384; c.height = 64;
+    const x = c.getContext('2d', { willReadFrequently: true });
+    x.drawImage(el, 0, 0, 384, 64, 0, 0, 384, 64);
+    data = x.getImageData(0, 0, 384, 64).data;
+  }
+  const now = Date.now();
+  const rows = [];
+  for (let r = 0; r < 4; r++) {
+    let v = 0;
+    for (let i = 0; i < 24; i++) {
+      let s = 0;
+      for (let dy = 6; dy < 10; dy++) for (let dx = 6; dx < 10; dx++) {
+        const p = ((r * 16 + dy) * 384 + i * 16 + dx) * 4;
+        s += (data[p] + data[p + 1] + data[p + 2]) / 3;
+      }
+      v = v * 2 + (s / 16 > 127 ? 1 : 0);
+    }
+    rows.push(v);
+  }
+  return { rows, now };
+};
+// Every animation frame for `seconds`: what a person would see, frame by frame.
+window.__benchSample = (seconds) => new Promise((resolve) => {
+  const out = [];
+  const t0 = performance.now();
+  const tick = () => {
+    const got = window.__benchRead();
+    if (got) out.push([got.rows, got.now, (performance.now() - t0) / 1000]);
+    if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(tick);
+    else resolve(out);
+  };
+  requestAnimationFrame(tick);
+});"""
+CHECK, MASK = 0x5A5A5A, (1 << 24) - 1
+
+
+def decode(rows: list[int], now: float) -> tuple[int, float] | None:
+    """(frame number, age in ms) from the four code rows, or None if they do not check out."""
+    seq, ms, _, check = rows
+    if seq == 0 or (seq ^ ms ^ CHECK) != check:
+        return None
+    return seq, float((int(now) - ms) & MASK)  # capture times are ms modulo 2**24
+
+
+def read(page) -> tuple[int, float] | None:
+    """(frame number, age in ms) of what is on screen now, or None if no valid code is readable."""
+    page.page.evaluate(READ)
+    got = page.page.evaluate("() => window.__benchRead()")
+    return decode(got["rows"], got["now"]) if got else None
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of age (ms) over time (s): a growing queue shows a positive slope."""
+    if len(points) < 3:
+        return float("nan")
+    xs, ys = zip(*points, strict=True)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else float("nan")
+
+
+def measure(page, seconds: float) -> dict[str, float]:
+    page.page.evaluate(READ)
+    points: list[tuple[float, float]] = []
+    seqs: set[int] = set()
+    for rows, now, at in page.page.evaluate("(s) => window.__benchSample(s)", seconds):
+        got = decode(rows, now)
+        if got is not None:
+            seqs.add(got[0])
+            points.append((at, got[1]))
+    ages = sorted(age for _, age in points)
+    if not ages:
+        return {"samples": 0}
+    return {
+        "samples": len(ages),
+        "p50": ages[len(ages) // 2],
+        "p95": ages[min(len(ages) - 1, int(len(ages) * 0.95))],
+        "max": ages[-1],
+        "slope": slope(points),
+        "fps": len(seqs) / seconds,
+    }
+
+
+def run_case(lab, page, name: str, throttle: float, seconds: float) -> dict[str, float]:
+    notebook = lab.add_notebook(f"bench_{name.replace('.', '_')}_{int(throttle)}.ipynb", CELLS[name])
+    page.open_in(lab, notebook)
+    page.run()
+    errors = page.errors(range(len(CELLS[name])))
+    if errors:
+        raise RuntimeError(f"{name}: {errors}")
+    deadline = time.monotonic() + 60
+    while read(page) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: no readable frame on screen within 60 s")
+        time.sleep(0.2)
+    cdp = page.page.context.new_cdp_session(page.page)
+    if throttle > 1:
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+    time.sleep(2.0)  # settle
+    try:
+        return measure(page, seconds)
+    finally:
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+        lab.shutdown_kernels()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(CELLS))
+    args = parser.parse_args()
+    names = [n for n in CELLS if not args.only or n in args.only.split(",")]
+    from playwright.sync_api import sync_playwright
+
+    results: list[tuple[str, str, dict[str, float]]] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_server("lab", pathlib.Path(tmp)) as lab,
+        sync_playwright() as pw,
+    ):
+        for name in names:
+            for throttle in (1.0, 6.0):
+                context = pw.chromium.launch_persistent_context(
+                    str(pathlib.Path(tmp) / f"profile-{len(results)}"),
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=CHROMIUM_ARGS,
+                    viewport={"width": 1500, "height": 1200},
+                )
+                try:
+                    context.add_init_script(INIT_SCRIPT)
+                    page = Page(context.pages[0] if context.pages else context.new_page(), [])
+                    page.page.set_default_timeout(120_000)
+                    stats = run_case(lab, page, name, throttle, args.seconds)
+                finally:
+                    context.close()
+                label = "none" if throttle == 1 else f"CPU x{throttle:g}"
+                results.append((name, label, stats))
+                print(f"  {name:17} {label:8} {format_row(stats)}", flush=True)
+    print()
+    print(
+        f"Freshness on screen, 1280x720 at 60 fps, {args.seconds:g} s per case, JupyterLab, headless Chromium"
+    )
+    head = f"{'widget':17} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
+    print(f"{head} {'fps shown':>9}")
+    for name, label, stats in results:
+        print(f"{name:17} {label:8} {format_row(stats)}")
+
+
+def format_row(s: dict[str, float]) -> str:
+    if not s.get("samples"):
+        return "no readable frame"
+    return f"{s['p50']:8.0f} {s['p95']:7.0f} {s['max']:7.0f} {s['slope']:10.1f} {s['fps']:9.1f}"
+
+
+if __name__ == "__main__":
+    main()
