@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point for people and CI:  scripts/dev.sh demo | test | bench | setup
+# One entry point for people and CI:  scripts/dev.sh demo | test | bench | bench-browser | soak | setup
 # Everything it needs it installs: a virtualenv in .venv (override with LIVECAM_VENV), the package with
 # its test and browser extras, and Debian's Chromium when run as root (the browser tests need it).
 set -euo pipefail
@@ -15,9 +15,9 @@ setup() {
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
-  say "installing livecam-widget and its test/browser extras into $VENV"
+  say "installing livecam-widget and its test/browser/bench extras into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser,bench]"
 }
 
 chromium() {
@@ -66,6 +66,17 @@ bench() {
   exec "$VENV/bin/python" -m bench "$@"
 }
 
+bench_browser() {
+  setup
+  chromium
+  exec "$VENV/bin/python" -m bench.browser "$@"
+}
+
+soak() {
+  setup
+  exec "$VENV/bin/python" -m bench.soak "$@"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -73,5 +84,7 @@ case "$cmd" in
   test) run_tests "$@" ;;
   demo) demo "$@" ;;
   bench) bench "$@" ;;
-  *) echo "usage: scripts/dev.sh demo|test|bench|setup [args]" >&2; exit 2 ;;
+  bench-browser) bench_browser "$@" ;;
+  soak) soak "$@" ;;
+  *) echo "usage: scripts/dev.sh demo|test|bench|bench-browser|soak|setup [args]" >&2; exit 2 ;;
 esac
