@@ -83,9 +83,13 @@ export class PullLoop {
     this._io = io;
     this._now = io.now ?? (() => Date.now());
     this.visible = io.visible ?? true;
+    /** Paused by the viewer (this view only): no grants, so the server neither sends nor encodes for it. */
+    this.paused = false;
     this.backoff = new Backoff();
     /** Counters for an overlay; `fps` is computed on read. */
     this.stats = { received: 0, painted: 0, reconnects: 0 };
+    /** @type {Record<string, any> | null} the server's latest `stats` message, for the overlay */
+    this.serverStats = null;
     /** @type {number[]} paint times within the last second */
     this._paints = [];
     this._ended = false;
@@ -149,6 +153,9 @@ export class PullLoop {
       const rate = msg.max_messages_per_s;
       // 10% headroom: network jitter can bunch messages that left here evenly spaced.
       this._minGapMs = typeof rate === "number" && rate > 0 ? 1000 / (rate * 0.9) : 0;
+    } else if (msg.type === "stats") {
+      this.serverStats = msg; // numbers only: no state change
+      return;
     } else if (msg.type !== "status") {
       return; // unknown types are ignored, as the protocol asks
     }
@@ -187,7 +194,7 @@ export class PullLoop {
     this._inFlight = 0;
     this._inFlightHeader = null;
     // A report sent only after the view comes back would inflate the server's capture->paint latency.
-    if (this.visible) {
+    if (this.visible && !this.paused) {
       /** @type {PaintedReport} */
       const report = { seq, rev: Number.isInteger(rev) ? /** @type {number} */ (rev) : 0 };
       const round = (/** @type {number} */ ms) => Math.round(ms * 100) / 100; // keeps the message short
@@ -220,6 +227,28 @@ export class PullLoop {
     if (!visible) this._report = null;
     this._pump();
     this._update();
+  }
+
+  /** @param {boolean} paused */
+  setPaused(paused) {
+    if (this._ended) return;
+    this.paused = paused;
+    if (paused) this._report = null; // reported after the pause it would count the pause as latency
+    this._pump();
+    this._update();
+  }
+
+  /**
+   * Send a pointer event (docs/protocol.md) on the open connection; it counts against the server's
+   * message rate like a grant, so the next grant keeps its distance.
+   * @param {Record<string, number | string>} event  `{event: "click", x, y, button}` or a drag
+   * @returns {boolean} false when there is no open connection to send it on
+   */
+  pointer(event) {
+    if (this._ended || !this._open) return false;
+    this._lastSend = this._now();
+    this._io.send(JSON.stringify({ type: "pointer", ...event }));
+    return true;
   }
 
   /** The rate-limit timer from `scheduleWake` fired. */
@@ -256,7 +285,7 @@ export class PullLoop {
 
   /** Send the next grant if every condition for it holds. */
   _pump() {
-    if (this._ended || !this._open || !this.visible || this._outstanding || this._inFlight) return;
+    if (this._ended || !this._open || !this.visible || this.paused || this._outstanding || this._inFlight) return;
     if (this._wakePending) return;
     const now = this._now();
     const wait = this._lastSend + this._minGapMs - now;
@@ -281,7 +310,7 @@ export class PullLoop {
     else if (!this._open || this._serverState === null) state = "connecting";
     else if (!this.visible) state = "hidden";
     else if (error) [state, detail] = ["error", error];
-    else if (this._serverState === "paused") state = "paused";
+    else if (this._serverState === "paused" || this.paused) state = "paused";
     else if (this._serverState === "closed") state = "closed"; // the server says so; it will close with 1001
     else state = "live";
     if (state === this.state && detail === this.detail) return;
@@ -340,4 +369,87 @@ export class TransportPlan {
     this.worked = false;
     return true;
   }
+}
+
+/**
+ * @typedef {object} OverlayInput
+ * @property {number} fps  frames this view painted during the last second
+ * @property {Record<string, any> | null} server  the last `stats` message (null before the first)
+ * @property {{width?: number, height?: number, source_width?: number, source_height?: number} | null} header
+ *   header of the frame on screen
+ * @property {number} bytes  encoded size of the frame on screen
+ * @property {string | null} transport
+ */
+
+/**
+ * The overlay's lines: what this view paints, how old it is, what a frame costs, what is lost, and how it
+ * travels. Kernel numbers come from `stats` messages, so they keep coming while a cell runs.
+ * @param {OverlayInput} input
+ * @returns {string[]}
+ */
+export function overlayLines({ fps, server, header, bytes, transport }) {
+  const num = (/** @type {unknown} */ v, digits = 1) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
+  const lines = [`painted ${fps} fps · source ${num(server?.fps_source)} fps`];
+  lines.push(`latency ${num(server?.latency_ms, 0)} ms`);
+  if (header && header.width && header.height) {
+    let size = `${header.width}x${header.height}`;
+    const sw = header.source_width;
+    const sh = header.source_height;
+    if (sw && sh && (sw !== header.width || sh !== header.height)) size += ` (of ${sw}x${sh})`;
+    lines.push(`${size} · ${(bytes / 1024).toFixed(1)} KiB`);
+  }
+  lines.push(`dropped ${typeof server?.dropped === "number" ? server.dropped : "–"}`);
+  if (typeof server?.quality_level === "number" && server.quality_level > 0) {
+    lines.push(`auto quality: step ${server.quality_level} down`); // this view could not keep up
+  }
+  lines.push(`via ${transport ?? "–"}`);
+  return lines;
+}
+
+/** @typedef {"pause" | "snapshot" | "fullscreen" | "native" | "overlay"} ViewAction */
+
+/**
+ * The view's keyboard shortcut for a key, or null: the widget handles (and stops) only these, only while it
+ * has focus, and never with a modifier, so the notebook's own shortcuts (Ctrl-S, Shift-Enter...) pass.
+ * @param {{key: string, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} ev
+ * @returns {ViewAction | null}
+ */
+export function keyAction(ev) {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return null;
+  /** @type {Record<string, ViewAction>} */
+  const keys = { " ": "pause", s: "snapshot", f: "fullscreen", 1: "native", i: "overlay" };
+  return Object.hasOwn(keys, ev.key) ? keys[ev.key] : null;
+}
+
+/**
+ * CSS width of the picture for the `width`/`height` traits (CSS pixels, 0 = no limit on that side): the
+ * largest that fits both, aspect ratio kept (the height follows from it). null: no limit, the frame's
+ * own size. The page still shrinks it to the cell (max-width), so it resizes with its cell.
+ * @param {number} frameWidth @param {number} frameHeight @param {number} width @param {number} height
+ * @returns {number | null}
+ */
+export function fitWidth(frameWidth, frameHeight, width, height) {
+  if (!(frameWidth > 0 && frameHeight > 0)) return width > 0 ? width : null;
+  const limits = [];
+  if (width > 0) limits.push(width);
+  if (height > 0) limits.push((height * frameWidth) / frameHeight);
+  return limits.length ? Math.min(...limits) : null;
+}
+
+/**
+ * A point on the picture (CSS pixels from its box's top-left) in source frame pixels: the frame's size
+ * before `max_size` downscaling, so what a handler gets indexes the user's own array. The picture may be
+ * letterboxed in its box (fullscreen): points on the bars are null.
+ * @param {number} x @param {number} y  CSS pixels from the box's top-left corner
+ * @param {number} boxWidth @param {number} boxHeight  the box's CSS size
+ * @param {number} frameWidth @param {number} frameHeight  source frame size
+ * @returns {[number, number] | null}
+ */
+export function framePoint(x, y, boxWidth, boxHeight, frameWidth, frameHeight) {
+  if (!(boxWidth > 0 && boxHeight > 0 && frameWidth > 0 && frameHeight > 0)) return null;
+  const scale = Math.min(boxWidth / frameWidth, boxHeight / frameHeight);
+  const fx = (x - (boxWidth - frameWidth * scale) / 2) / scale;
+  const fy = (y - (boxHeight - frameHeight * scale) / 2) / scale;
+  if (fx < 0 || fy < 0 || fx > frameWidth || fy > frameHeight) return null;
+  return [Math.min(frameWidth - 1, Math.floor(fx)), Math.min(frameHeight - 1, Math.floor(fy))];
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFrame, Backoff, PullLoop, TransportPlan } from "./pull.js";
+import { parseFrame, Backoff, PullLoop, TransportPlan, overlayLines, keyAction, fitWidth, framePoint } from "./pull.js";
 
 /** A frame message exactly as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes. */
 function buildFrame(header, image) {
@@ -390,4 +390,110 @@ test("TransportPlan: a forced transport never switches; an unavailable one means
   assert.equal(forced.current, "comm");
   assert.equal(new TransportPlan("proxy", ["websocket", "comm"]).current, null);
   assert.equal(new TransportPlan("auto", []).current, null);
+});
+
+test("stats messages are kept for the overlay and change no state, grant nothing", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(HELLO);
+  const states = rec.states.length;
+  loop.text(JSON.stringify({ type: "stats", fps_source: 30, latency_ms: 41.5, dropped: 2 }));
+  assert.equal(loop.serverStats.fps_source, 30);
+  assert.equal(rec.states.length, states);
+  assert.equal(rec.sent.length, 1);
+  assert.equal(loop.state, "live");
+});
+
+test("overlayLines: painted and source fps, latency, size and bytes, dropped, transport", () => {
+  const lines = overlayLines({
+    fps: 29,
+    server: { fps_source: 30, latency_ms: 41.6, dropped: 7 },
+    header: { width: 480, height: 240, source_width: 960, source_height: 480 },
+    bytes: 2048,
+    transport: "proxy",
+  });
+  assert.deepEqual(lines, [
+    "painted 29 fps · source 30.0 fps",
+    "latency 42 ms",
+    "480x240 (of 960x480) · 2.0 KiB",
+    "dropped 7",
+    "via proxy",
+  ]);
+});
+
+test("overlayLines before any stats or frame: placeholders, no size line", () => {
+  const lines = overlayLines({ fps: 0, server: null, header: null, bytes: 0, transport: null });
+  assert.deepEqual(lines, ["painted 0 fps · source – fps", "latency – ms", "dropped –", "via –"]);
+  const lowered = overlayLines({ fps: 9, server: { quality_level: 2 }, header: null, bytes: 0, transport: null });
+  assert.equal(lowered[3], "auto quality: step 2 down");
+  const same = overlayLines({ fps: 1, server: {}, header: { width: 4, height: 2, source_width: 4, source_height: 2 }, bytes: 512, transport: "websocket" });
+  assert.equal(same[2], "4x2 · 0.5 KiB");
+});
+
+test("pausing this view stops grants (even after a paint); resuming sends exactly one", () => {
+  const { loop, rec } = makeLoop();
+  const id = liveWithFrame(loop, 1);
+  loop.setPaused(true);
+  assert.equal(loop.state, "paused");
+  loop.painted(id, { decode_ms: 1 });
+  loop.wake();
+  loop.setVisible(true);
+  assert.equal(rec.sent.length, 1, "no grant while paused");
+  loop.setPaused(false);
+  assert.equal(loop.state, "live");
+  assert.deepEqual(rec.sent[1], { type: "next" }, "the paint from before the pause is not reported as fresh");
+  loop.setPaused(false);
+  assert.equal(rec.sent.length, 2);
+});
+
+test("pausing with a grant outstanding adds no grant on resume", () => {
+  const { loop, rec } = makeLoop();
+  loop.opened();
+  loop.text(HELLO);
+  loop.setPaused(true);
+  loop.setPaused(false);
+  assert.equal(rec.sent.length, 1);
+});
+
+test("keyAction: the view's keys without modifiers, nothing else", () => {
+  assert.equal(keyAction({ key: " " }), "pause");
+  assert.equal(keyAction({ key: "s" }), "snapshot");
+  assert.equal(keyAction({ key: "f" }), "fullscreen");
+  assert.equal(keyAction({ key: "1" }), "native");
+  assert.equal(keyAction({ key: "i" }), "overlay");
+  assert.equal(keyAction({ key: "s", ctrlKey: true }), null);
+  assert.equal(keyAction({ key: "Enter" }), null);
+  assert.equal(keyAction({ key: "toString" }), null);
+});
+
+test("fitWidth: width, height or both bound the picture with its aspect ratio kept; 0 is no bound", () => {
+  assert.equal(fitWidth(480, 240, 0, 0), null);
+  assert.equal(fitWidth(480, 240, 300, 0), 300);
+  assert.equal(fitWidth(480, 240, 0, 100), 200);
+  assert.equal(fitWidth(480, 240, 300, 100), 200, "the height is the tighter bound");
+  assert.equal(fitWidth(480, 240, 150, 100), 150, "the width is the tighter bound");
+  assert.equal(fitWidth(0, 0, 300, 100), 300, "no frame yet: the width alone");
+  assert.equal(fitWidth(0, 0, 0, 100), null);
+});
+
+test("framePoint: CSS pixels to source frame pixels, scaled, letterboxed, clamped at the far edge", () => {
+  assert.deepEqual(framePoint(100, 50, 240, 120, 480, 240), [200, 100], "shown at half size");
+  assert.deepEqual(framePoint(240, 120, 240, 120, 480, 240), [479, 239], "the far edge is the last pixel");
+  assert.deepEqual(framePoint(0, 0, 480, 240, 480, 240), [0, 0]);
+  // 480x240 in a 1000x1000 box: scale 1000/480, picture 1000 wide and ~500 high, centred vertically.
+  assert.equal(framePoint(500, 100, 1000, 1000, 480, 240), null, "on the letterbox bar");
+  assert.deepEqual(framePoint(500, 500, 1000, 1000, 480, 240), [240, 120]);
+  assert.equal(framePoint(-1, 5, 240, 120, 480, 240), null);
+  assert.equal(framePoint(5, 5, 0, 120, 480, 240), null);
+});
+
+test("pointer messages go out only on an open connection and push the next grant back", () => {
+  const { loop, rec } = makeLoop();
+  assert.equal(loop.pointer({ event: "click", x: 1, y: 2, button: 0 }), false);
+  loop.opened();
+  loop.text(HELLO);
+  assert.equal(loop.pointer({ event: "click", x: 1, y: 2, button: 0 }), true);
+  assert.deepEqual(rec.sent.at(-1), { type: "pointer", event: "click", x: 1, y: 2, button: 0 });
+  loop.dispose();
+  assert.equal(loop.pointer({ event: "click", x: 1, y: 2, button: 0 }), false);
 });

@@ -1,4 +1,4 @@
-import { parseFrame, PullLoop, TransportPlan } from "./pull.js";
+import { fitWidth, framePoint, keyAction, overlayLines, parseFrame, PullLoop, TransportPlan } from "./pull.js";
 
 // The anywidget view: one connection per view, frames drawn on a canvas. Pacing and state live in
 // PullLoop, the choice of transport in TransportPlan (pull.js); this file only does I/O. The streaming path
@@ -12,6 +12,9 @@ const LIVECAM_LABELS = {
   hidden: "hidden",
   closed: "closed",
 };
+
+/** A press that moves less than this (CSS px) before release is a click, else a drag. */
+const LIVECAM_DRAG_MIN_PX = 4;
 
 /** How long each transport may take to open (and say hello) before the next one is tried. */
 const LIVECAM_OPEN_TIMEOUT_MS = { websocket: 2000, proxy: 4000, comm: 4000 };
@@ -112,19 +115,53 @@ function livecamComm(model, on) {
   };
 }
 
+/** Hover controls: action, label, tooltip (the key in brackets). */
+const LIVECAM_CONTROLS = /** @type {const} */ ([
+  ["pause", "❚❚", "pause / resume this view [space]"],
+  ["snapshot", "⤓", "save the frame on screen as PNG [s]"],
+  ["fullscreen", "⤢", "fullscreen [f]"],
+  ["native", "1:1", "1:1 pixels / fit to width [1]"],
+  ["overlay", "i", "stats overlay [i]"],
+]);
+
+/**
+ * Save the canvas as a PNG download: the exact pixels on screen (the canvas is frame-sized).
+ * @param {HTMLCanvasElement} canvas @param {string} name
+ */
+function livecamDownloadPng(canvas, name) {
+  canvas.toBlob((blob) => {
+    if (!blob) return;
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }, "image/png");
+}
+
 /**
  * @param {{model: any, el: HTMLElement}} ctx
  */
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "livecam";
+  root.tabIndex = 0; // focusable, so its keyboard shortcuts apply only when the user picked this view
+  root.dataset.livecamFit = "fit";
   const canvas = document.createElement("canvas");
   canvas.className = "livecam-canvas";
   const badge = document.createElement("div");
   badge.className = "livecam-status";
-  root.append(canvas, badge);
+  const overlay = document.createElement("pre");
+  overlay.className = "livecam-overlay";
+  const controls = document.createElement("div");
+  controls.className = "livecam-controls";
+  root.append(canvas, badge, overlay, controls);
   el.append(root);
   const ctx2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+  /** @type {any} header of the frame on screen */
+  let shownHeader = null;
+  let shownBytes = 0;
+  let overlayTimer = 0;
 
   let inView = true; // until the IntersectionObserver reports otherwise
   /** @type {LivecamConnection | null} */
@@ -248,14 +285,20 @@ function render({ model, el }) {
       raf = 0;
       queued = null;
       const t1 = performance.now();
-      const w = Number(header.width) || bitmap.width;
-      const h = Number(header.height) || bitmap.height;
+      // quality="auto" may send fewer pixels (full_width/full_height say how many were meant): draw them at
+      // full size, so the picture, the pointer mapping and the layout do not change with the level.
+      const w = Number(header.full_width) || Number(header.width) || bitmap.width;
+      const h = Number(header.full_height) || Number(header.height) || bitmap.height;
       if (canvas.width !== w || canvas.height !== h) {
         canvas.width = w; // resizing clears the canvas, so only when the size really changes
         canvas.height = h;
       }
       ctx2d.drawImage(bitmap, 0, 0, w, h);
       bitmap.close();
+      const resized = !shownHeader || shownHeader.width !== header.width || shownHeader.height !== header.height;
+      shownHeader = header;
+      shownBytes = bytes.byteLength;
+      if (resized) applySize();
       plan.delivered();
       pull.painted(id, { decode_ms: decodeMs, paint_ms: performance.now() - t1 });
       root.dataset.livecamPainted = String(pull.stats.painted);
@@ -283,11 +326,137 @@ function render({ model, el }) {
       now: () => performance.now(),
       visible: visible(),
     });
+    loop.setPaused(root.dataset.livecamPaused === "1"); // a reconnect keeps this view's pause
     show(loop.state, loop.detail);
     if (model.get("_closed")) loop.dispose();
     else if (model.get("_token")) connect();
     // No token yet means "no stream yet": stay in `connecting` until one is set.
   }
+
+  // The standalone page (`livecam serve`) has a read-only model: there the overlay is this view's own.
+  const syncedModel = typeof model.set === "function";
+  let localOverlay = false;
+  const overlayOn = () => (syncedModel ? Boolean(model.get("overlay")) : localOverlay);
+
+  function drawOverlay() {
+    const shown = overlayOn();
+    root.classList.toggle("livecam-with-overlay", shown);
+    if (!shown) return;
+    overlay.textContent = overlayLines({
+      fps: loop.fps,
+      server: loop.serverStats,
+      header: shownHeader,
+      bytes: shownBytes,
+      transport: plan?.current ?? null,
+    }).join("\n");
+  }
+
+  function onOverlayChange() {
+    clearInterval(overlayTimer);
+    overlayTimer = overlayOn() ? setInterval(drawOverlay, 500) : 0;
+    drawOverlay();
+  }
+
+  /**
+   * The picture's CSS size; the canvas itself always holds the frame's own pixels (crisp on HiDPI).
+   * 1:1 is one frame pixel per device pixel, so nothing is resampled; otherwise the width/height traits
+   * bound it (aspect kept) and the stylesheet's max-width shrinks it with its cell.
+   */
+  function applySize() {
+    if (root.dataset.livecamFit === "native") {
+      canvas.style.width = `${canvas.width / (window.devicePixelRatio || 1)}px`;
+      return;
+    }
+    const [fw, fh] = shownHeader ? [canvas.width, canvas.height] : [0, 0];
+    const w = fitWidth(fw, fh, Number(model.get("width")) || 0, Number(model.get("height")) || 0);
+    canvas.style.width = w === null ? "" : `${w}px`;
+  }
+
+  /** @param {import("./pull.js").ViewAction} action */
+  function act(action) {
+    if (action === "pause") {
+      const paused = root.dataset.livecamPaused !== "1";
+      root.dataset.livecamPaused = paused ? "1" : "0";
+      controls.querySelector('[data-livecam-control="pause"]')?.replaceChildren(paused ? "▶" : "❚❚");
+      loop.setPaused(paused);
+    } else if (action === "snapshot") {
+      livecamDownloadPng(canvas, `livecam-${shownHeader?.seq ?? 0}.png`);
+    } else if (action === "fullscreen") {
+      if (document.fullscreenElement === root) void document.exitFullscreen();
+      else void root.requestFullscreen?.().catch(() => {});
+    } else if (action === "native") {
+      const native = root.dataset.livecamFit !== "native";
+      root.dataset.livecamFit = native ? "native" : "fit";
+      applySize();
+    } else if (action === "overlay" && syncedModel) {
+      model.set("overlay", !model.get("overlay"));
+      model.save_changes();
+    } else if (action === "overlay") {
+      localOverlay = !localOverlay;
+      onOverlayChange();
+    }
+  }
+
+  for (const [action, label, title] of LIVECAM_CONTROLS) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "livecam-button";
+    button.dataset.livecamControl = action;
+    button.title = title;
+    button.textContent = label;
+    button.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      act(action);
+    });
+    controls.append(button);
+  }
+
+  /** @type {{x: number, y: number, button: number, id: number} | null} where the current press started */
+  let press = null;
+
+  /** @param {PointerEvent} ev @returns {[number, number] | null} in source frame pixels */
+  function toFrame(ev) {
+    const rect = canvas.getBoundingClientRect();
+    const x = Math.min(Math.max(ev.clientX - rect.left, 0), rect.width);
+    const y = Math.min(Math.max(ev.clientY - rect.top, 0), rect.height);
+    const w = Number(shownHeader?.source_width ?? shownHeader?.width) || 0;
+    const h = Number(shownHeader?.source_height ?? shownHeader?.height) || 0;
+    return framePoint(x, y, rect.width, rect.height, w, h);
+  }
+
+  canvas.addEventListener("pointerdown", (ev) => {
+    press = { x: ev.clientX, y: ev.clientY, button: ev.button, id: ev.pointerId };
+    canvas.setPointerCapture?.(ev.pointerId); // a drag that leaves the picture still ends here
+  });
+  canvas.addEventListener("pointerup", (ev) => {
+    const start = press;
+    press = null;
+    if (!start || start.id !== ev.pointerId || !shownHeader) return;
+    const from = toFrame(/** @type {PointerEvent} */ ({ clientX: start.x, clientY: start.y }));
+    const to = toFrame(ev);
+    if (!from || !to) return;
+    const button = Math.min(Math.max(start.button, 0), 4);
+    const moved = Math.hypot(ev.clientX - start.x, ev.clientY - start.y);
+    if (moved < LIVECAM_DRAG_MIN_PX) loop.pointer({ event: "click", x: from[0], y: from[1], button });
+    else loop.pointer({ event: "drag", x0: from[0], y0: from[1], x1: to[0], y1: to[1], button });
+  });
+  canvas.addEventListener("pointercancel", () => {
+    press = null;
+  });
+
+  // Capture phase on window: runs before JupyterLab's own (document, capture) shortcut handling, so a key
+  // the view handles (e.g. "1") does not also change the cell. Only our keys, only while we have focus.
+  /** @param {KeyboardEvent} ev */
+  const onKey = (ev) => {
+    const target = /** @type {Node | null} */ (ev.target);
+    if (!target || !root.contains(target) || target instanceof HTMLButtonElement) return;
+    const action = keyAction(ev);
+    if (!action) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    act(action);
+  };
+  window.addEventListener("keydown", onKey, true);
 
   const onVisibility = () => loop.setVisible(visible());
   const observer = new IntersectionObserver((entries) => {
@@ -298,10 +467,18 @@ function render({ model, el }) {
   document.addEventListener("visibilitychange", onVisibility);
   const events = ["change:_url", "change:_closed", "change:transport"];
   for (const name of events) model.on(name, start);
+  model.on("change:overlay", onOverlayChange);
+  for (const name of ["change:width", "change:height"]) model.on(name, applySize);
   start();
+  onOverlayChange();
+  applySize();
 
   return () => {
     for (const name of events) model.off(name, start);
+    model.off("change:overlay", onOverlayChange);
+    for (const name of ["change:width", "change:height"]) model.off(name, applySize);
+    clearInterval(overlayTimer);
+    window.removeEventListener("keydown", onKey, true);
     document.removeEventListener("visibilitychange", onVisibility);
     observer.disconnect();
     dropConnection();

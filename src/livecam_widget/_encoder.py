@@ -29,6 +29,10 @@ class Settings:
     quality: int = 80
     max_size: int = 0
     channels: str = "bgr"
+    #: quality="auto": each viewer gets a step of _quality.LADDER (quality and scale) by what it sustains.
+    auto_quality: bool = False
+    #: Extra downscale after ``max_size`` (automatic quality's last steps); views draw it back at full size.
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,12 @@ class Encoded:
     source_height: int
     data: bytes
     encode_ms: float
+    #: Size before automatic quality's downscale (``width``/``height`` when it did not scale).
+    full_width: int = 0
+    full_height: int = 0
 
     def header(self, t_sent: float) -> dict[str, Any]:
-        return {
+        header = {
             "seq": self.seq,
             "rev": self.rev,
             "t_capture": self.t_capture,
@@ -56,6 +63,9 @@ class Encoded:
             "source_width": self.source_width,
             "source_height": self.source_height,
         }
+        if (self.full_width, self.full_height) != (self.width, self.height) and self.full_width:
+            header["full_width"], header["full_height"] = self.full_width, self.full_height
+        return header
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,14 @@ def describe_exception(where: str, exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{where} raised {type(exc).__name__}: {exc}{at}"
+
+
+def scaled(image: Image, scale: float) -> Image:
+    if scale >= 1.0:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 class Encoder:
@@ -107,7 +125,8 @@ class Encoder:
             where = "process()" if process is not None else "frame conversion"
             return Failure(frame.seq, rev, describe_exception(where, exc))
         source_height, source_width = image.shape[:2]
-        shown = fit(image, settings.max_size)
+        full = fit(image, settings.max_size)
+        shown = scaled(full, settings.scale)
         ext, mime = FORMATS[settings.format]
         if ext == ".jpg":
             if shown.ndim == 3 and shown.shape[2] == 4:
@@ -131,4 +150,6 @@ class Encoder:
             source_height=int(source_height),
             data=buf.tobytes(),
             encode_ms=(self._clock() - started) * 1000.0,
+            full_width=int(full.shape[1]),
+            full_height=int(full.shape[0]),
         )

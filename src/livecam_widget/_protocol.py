@@ -47,6 +47,23 @@ class NextRequest:
     painted: Painted | None = None
 
 
+#: Largest coordinate a pointer message may carry; frames are at most 16384 pixels a side.
+MAX_COORDINATE = 65535
+MAX_BUTTON = 4
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A click (``x0, y0`` = ``x1, y1``) or a drag from ``(x0, y0)`` to ``(x1, y1)``; source frame pixels."""
+
+    event: str  # "click" or "drag"
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    button: int = 0
+
+
 def pack_frame(header: dict[str, Any], payload: bytes) -> bytes:
     head = json.dumps(header, separators=(",", ":")).encode()
     return b"".join((_LEN.pack(len(head)), head, payload))
@@ -76,7 +93,29 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
-def parse_client_message(message: str | bytes) -> NextRequest:
+def _coordinate(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COORDINATE:
+        raise ProtocolError(CLOSE_POLICY, f"pointer.{name} must be an integer 0..{MAX_COORDINATE}")
+    return value
+
+
+def _parse_pointer(obj: dict[str, Any]) -> Pointer:
+    event = obj.get("event")
+    button = obj.get("button", 0)
+    if isinstance(button, bool) or not isinstance(button, int) or not 0 <= button <= MAX_BUTTON:
+        raise ProtocolError(CLOSE_POLICY, f"pointer.button must be an integer 0..{MAX_BUTTON}")
+    if event == "click":
+        x, y = _coordinate(obj, "x"), _coordinate(obj, "y")
+        return Pointer("click", x, y, x, y, button)
+    if event == "drag":
+        names = ("x0", "y0", "x1", "y1")
+        x0, y0, x1, y1 = (_coordinate(obj, name) for name in names)
+        return Pointer("drag", x0, y0, x1, y1, button)
+    raise ProtocolError(CLOSE_POLICY, 'pointer.event must be "click" or "drag"')
+
+
+def parse_client_message(message: str | bytes) -> NextRequest | Pointer:
     if isinstance(message, (bytes, bytearray, memoryview)):
         raise ProtocolError(CLOSE_UNSUPPORTED, "binary messages are not accepted")
     if len(message) > MAX_CLIENT_MESSAGE:
@@ -88,6 +127,8 @@ def parse_client_message(message: str | bytes) -> NextRequest:
     if not isinstance(obj, dict):
         raise ProtocolError(CLOSE_POLICY, "message must be a JSON object")
     kind = obj.get("type")
+    if kind == "pointer":
+        return _parse_pointer(obj)
     if kind != "next":
         shown = kind if isinstance(kind, str) and len(kind) <= 32 else type(kind).__name__
         raise ProtocolError(CLOSE_POLICY, f"unknown message type {shown!r}")
@@ -120,3 +161,23 @@ def hello(max_outstanding: int, max_messages_per_s: float, state: str) -> str:
 
 def status(state: str, error: str | None) -> str:
     return json.dumps({"type": "status", "state": state, "error": error})
+
+
+#: What a viewer's overlay shows of the kernel's numbers; the stream-wide ones plus this viewer's own.
+STATS_FIELDS = (
+    "fps_source",
+    "dropped",
+    "clients",
+    "encode_ms",
+    "bytes_per_frame",
+    "frame_size",
+)
+VIEWER_STATS_FIELDS = ("fps_sent", "latency_ms", "quality_level")
+
+
+def stats_message(stream: dict[str, Any], viewer: dict[str, Any]) -> str:
+    """The once-a-second ``stats`` message: kernel-side numbers, so an overlay works while a cell runs."""
+    message: dict[str, Any] = {"type": "stats"}
+    message.update({key: stream.get(key) for key in STATS_FIELDS})
+    message.update({key: viewer.get(key) for key in VIEWER_STATS_FIELDS})
+    return json.dumps(message, separators=(",", ":"))

@@ -45,18 +45,23 @@ from ._protocol import (
     SUBPROTOCOL,
     TOKEN_SUBPROTOCOL,
     Painted,
+    Pointer,
     ProtocolError,
     hello,
     pack_frame,
     parse_client_message,
+    stats_message,
     status,
 )
+from ._quality import QualityController, settings_at
 from ._slot import Frame, LatestFrame
 from ._threads import Worker
 
 log = redacting_logger("livecam_widget.server")
 T = TypeVar("T")
 Key = tuple[int, int]
+#: An encode: (seq, rev) and the automatic-quality level it was made for (always 0 without "auto").
+EncodeKey = tuple[int, int, int]
 
 
 TRANSPORTS = ("auto", "websocket", "proxy", "comm")
@@ -95,6 +100,7 @@ class Stream:
         origins: OriginPolicy,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
         on_error: Callable[[str | None], None] | None = None,
+        on_pointer: Callable[[Pointer], None] | None = None,
         state: str = "live",
     ) -> None:
         self.id = secrets.token_hex(8)
@@ -107,15 +113,21 @@ class Stream:
         self.origins = origins
         self.on_stats = on_stats
         self.on_error = on_error
+        self.on_pointer = on_pointer
         self.rev = 0
         self.state = state
         self.error: str | None = None
+        #: The last on_click/on_drag handler failure; unlike ``error``, new frames do not clear it.
+        self.handler_error: str | None = None
         self.clients: set[_Viewer] = set()
         self.comm_views: dict[str, CommViewer] = {}
         self.encodes = 0
         self.last_encoded: Encoded | None = None
-        self._cache: Encoded | Failure | None = None
-        self._inflight: dict[Key, asyncio.Future[Encoded | Failure]] = {}
+        #: The newest encode per quality level: viewers on one level share it.
+        self._cache: dict[int, Encoded | Failure] = {}
+        self._inflight: dict[EncodeKey, asyncio.Future[Encoded | Failure]] = {}
+        #: Frames per second entering the slot, as of the last stats tick (automatic quality's ceiling).
+        self.fps_source = 0.0
         self._waiters = 0
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,17 +167,36 @@ class Stream:
         self.rev += 1
         self._signal()
 
+    @property
+    def shown_error(self) -> str | None:
+        """What views and ``lf.error`` show: the source/process error, else a handler's."""
+        return self.error or self.handler_error
+
     def set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            self._broadcast(status(state, self.error))
+            self._broadcast(status(state, self.shown_error))
 
     def set_error(self, error: str | None) -> None:
-        if error != self.error:
-            self.error = error
-            self._broadcast(status(self.state, error))
+        before = self.shown_error
+        self.error = error
+        self._announce(before)
+
+    def set_handler_error(self, error: str | None) -> None:
+        before = self.shown_error
+        self.handler_error = error
+        self._announce(before)
+
+    def _announce(self, before: str | None) -> None:
+        shown = self.shown_error
+        if shown != before:
+            self._broadcast(status(self.state, shown))
             if self.on_error is not None:
-                self.on_error(error)
+                self.on_error(shown)
+
+    def pointer(self, event: Pointer) -> None:
+        if self.on_pointer is not None:
+            self.on_pointer(event)
 
     def comm_message(
         self,
@@ -219,32 +250,46 @@ class Stream:
                 self._waiters -= 1
         return frame
 
-    async def encoded(self, frame: Frame) -> Encoded | Failure:
-        """``frame`` processed and encoded with the current look, once whoever asks."""
+    def settings_for(self, level: int) -> Settings:
+        """The look at an automatic-quality level; without quality="auto" every level is the same."""
+        if not self.settings.auto_quality:
+            return self.settings
+        return settings_at(self.settings, level)
+
+    async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
+        """``frame`` processed and encoded with the current look, once per level whoever asks."""
         assert self._loop is not None
-        key = (frame.seq, self.rev)
-        cached = self._cache
-        if cached is not None and (cached.seq, cached.rev) == key:
+        if not self.settings.auto_quality:
+            level = 0  # one encode for everyone, whatever level a viewer was left at
+        key = (frame.seq, self.rev, level)
+        cached = self._cache.get(level)
+        if cached is not None and (cached.seq, cached.rev) == key[:2]:
             return cached
         future = self._inflight.get(key)
         if future is None:
             self.slot.take(frame.seq)
             future = self._loop.run_in_executor(
-                self._executor, self.encoder.encode, frame, self.rev, self.settings, self.process
+                self._executor,
+                self.encoder.encode,
+                frame,
+                self.rev,
+                self.settings_for(level),
+                self.process,
             )
             self._inflight[key] = future
             future.add_done_callback(functools.partial(self._encoded, key))
         # shield: one client giving up must not cancel the encode the others wait for.
         return await asyncio.shield(future)
 
-    def _encoded(self, key: Key, future: asyncio.Future[Encoded | Failure]) -> None:
+    def _encoded(self, key: EncodeKey, future: asyncio.Future[Encoded | Failure]) -> None:
         self._inflight.pop(key, None)
         if future.cancelled() or future.exception() is not None:
             return
         result = future.result()
-        cached = self._cache
-        if cached is None or (cached.seq, cached.rev) <= key:
-            self._cache = result
+        level = key[2]
+        cached = self._cache.get(level)
+        if cached is None or (cached.seq, cached.rev) <= key[:2]:
+            self._cache[level] = result
         if isinstance(result, Failure):
             self.set_error(result.message)
         else:
@@ -259,13 +304,14 @@ class Stream:
         self._stats_prev = (now, frames, encodes)
         dt = now - prev[0] if prev else 0.0
         fps_source = (frames - prev[1]) / dt if prev and dt > 0 else 0.0
+        self.fps_source = fps_source
         encodes_per_s = (encodes - prev[2]) / dt if prev and dt > 0 else 0.0
         viewers = [client.stats(now) for client in self.clients]
         latencies = [lat for client in self.clients for lat in client.recent_latencies(now)]
         last = self.last_encoded
         return {
             "state": self.state,
-            "error": self.error,
+            "error": self.shown_error,
             "frames": frames,
             "fps_source": round(fps_source, 2),
             "fps_sent": round(sum(v["fps_sent"] for v in viewers), 2),
@@ -279,6 +325,17 @@ class Stream:
             "frame_size": [last.width, last.height] if last else None,
             "viewers": viewers,
         }
+
+    def adapt(self, now: float) -> None:
+        """Automatic quality: move each viewer on the ladder by what it achieved (once a second)."""
+        if self.settings.auto_quality:
+            for client in list(self.clients):
+                client.adapt(now, self.fps_source)
+
+    def send_stats(self, report: dict[str, Any], now: float) -> None:
+        """Each viewer gets the stream's numbers and its own: an overlay that needs no kernel main thread."""
+        for client in list(self.clients):
+            client.send_text(stats_message(report, client.stats(now)))
 
 
 class _Viewer:
@@ -306,6 +363,13 @@ class _Viewer:
         self.painted = RateMeter()
         self.bucket = TokenBucket(limits.max_messages_per_s, limits.max_messages_per_s, clock())
         self.last_key: Key = (0, -1)
+        #: Grants received; a paused view must leave this flat.
+        self.requests = 0
+        self.last_request = -1e9
+        self.quality = QualityController()
+        #: Send -> paint report, per frame: how much of the frame interval one frame's trip takes.
+        self._sent_at: dict[Key, float] = {}
+        self._trips: deque[float] = deque(maxlen=16)
         self._t_capture: dict[Key, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
         self._sender: asyncio.Task[None] | None = None
@@ -324,8 +388,8 @@ class _Viewer:
     def begin(self) -> None:
         self.stream.clients.add(self)
         self.send_text(hello(self.limits.max_outstanding, self.limits.max_messages_per_s, self.stream.state))
-        if self.stream.error is not None:
-            self.send_text(status(self.stream.state, self.stream.error))
+        if self.stream.shown_error is not None:
+            self.send_text(status(self.stream.state, self.stream.shown_error))
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def end(self) -> None:
@@ -346,12 +410,17 @@ class _Viewer:
         except ProtocolError as exc:
             await self.close(exc.code, exc.reason)
             return False
+        if isinstance(request, Pointer):
+            self.stream.pointer(request)  # counted against the rate limit above; not a grant
+            return True
         if request.painted is not None:
             self._record_paint(request.painted)
         if self.outstanding >= self.limits.max_outstanding:
             await self.close(CLOSE_POLICY, f"more than {self.limits.max_outstanding} outstanding requests")
             return False
         self.outstanding += 1
+        self.requests += 1
+        self.last_request = self.clock()
         self.granted.set()
         return True
 
@@ -381,7 +450,7 @@ class _Viewer:
             # viewer could never reach max_fps. Frames are still >= 1/max_fps apart, give or take the
             # difference between two encode times.
             self.pacer.sent(self.clock())
-            result = await stream.encoded(frame)
+            result = await stream.encoded(frame, self.quality.level)
             self.last_key = (result.seq, result.rev)
             if isinstance(result, Failure):
                 continue  # the stream broadcast the error; the grant waits for the next frame
@@ -389,16 +458,30 @@ class _Viewer:
             self.outstanding -= 1
             self.sent.add(now)
             self._t_capture[self.last_key] = result.t_capture
+            self._sent_at[self.last_key] = now
             if len(self._t_capture) > 2 * self.limits.max_outstanding + 2:
                 del self._t_capture[next(iter(self._t_capture))]
+            if len(self._sent_at) > 2 * self.limits.max_outstanding + 2:
+                del self._sent_at[next(iter(self._sent_at))]
             await self.send_frame(result.header(self.wall()), result.data)
 
     def _record_paint(self, painted: Painted) -> None:
         now = self.clock()
         self.painted.add(now)
+        sent_at = self._sent_at.pop((painted.seq, painted.rev), None)
+        if sent_at is not None:
+            self._trips.append(now - sent_at)
         t_capture = self._t_capture.pop((painted.seq, painted.rev), None)
         if t_capture is not None:
             self._latencies.append((now, (self.wall() - t_capture) * 1000.0))
+
+    def adapt(self, now: float, fps_source: float) -> None:
+        """One automatic-quality step; a view asking for nothing (hidden, paused) holds its level."""
+        active = now - self.last_request < 1.0
+        cap = self.stream.max_fps if self.stream.max_fps > 0 else fps_source
+        target = min(cap, fps_source) if active else 0.0
+        trip = statistics.median(self._trips) if self._trips else None
+        self.quality.observe(now, self.painted.rate(now), target, trip)
 
     def recent_latencies(self, now: float) -> list[float]:
         return [lat for at, lat in self._latencies if at > now - 2.0]
@@ -410,6 +493,8 @@ class _Viewer:
             "fps_painted": round(self.painted.rate(now), 2),
             "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
             "outstanding": self.outstanding,
+            "requests": self.requests,
+            "quality_level": self.quality.level,
         }
 
 
@@ -659,10 +744,14 @@ class FrameServer(Worker):
             await asyncio.sleep(self.stats_interval)
             now = self.clock()
             for stream in list(self._streams.values()):
-                if stream.on_stats is None:
+                if stream.on_stats is None and not stream.clients:
                     continue
                 try:
-                    stream.on_stats(stream.stats(now))
+                    report = stream.stats(now)
+                    stream.adapt(now)
+                    stream.send_stats(report, now)
+                    if stream.on_stats is not None:
+                        stream.on_stats(report)
                 except Exception:
                     log.exception("stats callback failed")
 

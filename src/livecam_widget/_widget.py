@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import pathlib
 import threading
 import weakref
 from typing import Any
@@ -15,9 +16,12 @@ from . import _frontend
 from ._encoder import FORMATS, Settings, describe_exception
 from ._frames import CHANNELS, Image, check_frame, owned_copy
 from ._origin import OriginPolicy
+from ._pointer import Handler, PointerHandlers
 from ._protocol import PATH_PREFIX
+from ._quality import LADDER
+from ._recorder import Recorder
 from ._server import TRANSPORTS, FrameServer, Stream, acquire_server, release_server
-from ._slot import LatestFrame
+from ._slot import Frame, LatestFrame
 from ._sources import SourceThread, claim_device, device_key, make_source, release_device
 
 _ESM, _CSS = _frontend.load()
@@ -42,13 +46,19 @@ class LiveFrame(anywidget.AnyWidget):
     _ws_port = traitlets.Int(0).tag(sync=True)
     _ws_path = traitlets.Unicode("").tag(sync=True)
     _token = traitlets.Unicode("").tag(sync=True)
+    #: Show the stats overlay (fps, latency, frame size and bytes, drops, transport) on every view.
+    overlay = traitlets.Bool(False).tag(sync=True)
+    #: Display size in CSS pixels, 0 = auto; with both set the picture fits inside, aspect ratio kept.
+    width = traitlets.Int(0).tag(sync=True)
+    height = traitlets.Int(0).tag(sync=True)
     #: "auto" (direct WebSocket, then jupyter-server-proxy, then the comm channel), or one of them.
     transport = traitlets.Enum(TRANSPORTS, default_value="auto").tag(sync=True)
 
     #: Per-viewer frame-rate cap; 0 lifts it.
     max_fps = traitlets.Float(30.0)
-    #: JPEG quality, 1..100.
-    quality = traitlets.Int(80)
+    #: JPEG quality, 1..100, or "auto": per viewer, lowered (then the resolution) while that viewer cannot
+    #: keep up with max_fps and raised again once it can with room to spare.
+    quality = traitlets.Union([traitlets.Int(), traitlets.Unicode()], default_value=80)
     #: Downscale for display so the longest side is at most this many pixels; 0 keeps the size.
     max_size = traitlets.Int(0)
     #: "jpeg" (fast, small) or "png" (lossless).
@@ -71,7 +81,7 @@ class LiveFrame(anywidget.AnyWidget):
         loop: bool = False,
         fps: float | None = None,
         max_fps: float = 30.0,
-        quality: int = 80,
+        quality: int | str = 80,
         max_size: int = 0,
         format: str = "jpeg",
         channels: str = "bgr",
@@ -100,6 +110,7 @@ class LiveFrame(anywidget.AnyWidget):
         self._is_closed = False
         self._source_thread: SourceThread | None = None
         self._server: FrameServer | None = None
+        self._recorder: Recorder | None = None
         self._fps = fps
         self._device: str | None = None
         key = device_key(source)
@@ -118,6 +129,7 @@ class LiveFrame(anywidget.AnyWidget):
             super().close()
             raise
         self._slot = LatestFrame()
+        self._pointers = PointerHandlers(self._report_handler_error)
         self._stream = Stream(
             self._slot,
             settings=self._settings(),
@@ -126,6 +138,7 @@ class LiveFrame(anywidget.AnyWidget):
             origins=OriginPolicy(allowed_origins),
             on_stats=self._on_stats,
             on_error=self._on_error,
+            on_pointer=self._pointers.dispatch,
         )
         try:
             self._server = acquire_server(host, port)
@@ -202,13 +215,70 @@ class LiveFrame(anywidget.AnyWidget):
         frame = self._slot.peek()
         if frame is None:
             return None
-        stream = self._stream
         try:
-            image = stream.encoder.render(frame, stream.rev, stream.settings, stream.process)
+            image = self._render(frame)
         except Exception as exc:
             self._on_error(describe_exception("process()", exc))
             raise
         return image.copy()
+
+    def _render(self, frame: Frame) -> Image:
+        # The shared render cache: a frame a view already processed is not processed again.
+        stream = self._stream
+        return stream.encoder.render(frame, stream.rev, stream.settings, stream.process)
+
+    def on_click(self, fn: Handler, remove: bool = False) -> None:
+        """Call ``fn(x, y, button)`` on a click on a view: source frame pixels; button 0 left, 1 mid, 2 right.
+
+        Handlers run on a thread of their own, also while a cell runs (on the direct and proxy transports);
+        an exception is shown in ``lf.error`` and on the views. ``remove=True`` unregisters ``fn``.
+        """
+        self._pointers.register("click", fn, remove)
+
+    def on_drag(self, fn: Handler, remove: bool = False) -> None:
+        """Call ``fn(x0, y0, x1, y1)`` when a rectangle is dragged on a view (source frame pixels, x0 <= x1,
+        y0 <= y1), e.g. to pick a region of interest. Same thread and error rules as :meth:`on_click`."""
+        self._pointers.register("drag", fn, remove)
+
+    def record(self, path: str, *, fps: float | None = None, fourcc: str | None = None) -> None:
+        """Record what the views show (frames after ``process``) to a video file, until
+        :meth:`stop_recording` or :meth:`close`.
+
+        Written with ``cv2.VideoWriter`` at the source's pace (``fps`` to override; 30 when the source has
+        none), in a thread of its own that reads the newest frame: it never slows the producer or the views.
+        The codec follows the file name (.mp4/.mov/.mkv: mp4v, .avi: MJPG) unless ``fourcc`` is given.
+        """
+        with self._lock:
+            if self._is_closed:
+                raise RuntimeError("this LiveFrame is closed; create a new one")
+            if self._recorder is not None:
+                raise RuntimeError(
+                    f"already recording to {self._recorder.path!r}; call stop_recording() first"
+                )
+            folder = pathlib.Path(path).parent
+            if not folder.is_dir():  # fail here, not later on the recorder's thread
+                raise FileNotFoundError(f"cannot record to {path!r}: no folder {str(folder)!r}")
+            pace = fps or self._pace() or self._fps or 30.0
+            recorder = Recorder(
+                path, self._slot, self._render, pace, fourcc=fourcc, on_error=self._report_source_error
+            )
+            recorder.start()
+            self._recorder = recorder
+
+    def stop_recording(self) -> str | None:
+        """Finish the file (waits for the last write); returns its path, or None when not recording."""
+        with self._lock:
+            recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return None
+        recorder.stop(timeout=10.0)
+        return recorder.path
+
+    @property
+    def recording(self) -> str | None:
+        """The path being recorded to, or None."""
+        recorder = self._recorder
+        return recorder.path if recorder is not None else None
 
     def start(self) -> None:
         """Resume capture (and pushed frames)."""
@@ -249,6 +319,8 @@ class LiveFrame(anywidget.AnyWidget):
             server, self._server = self._server, None
         if thread is not None:
             thread.close()
+        self.stop_recording()
+        self._pointers.close()
         if server is not None:
             server.remove(self._stream)
             release_server(server)
@@ -276,18 +348,16 @@ class LiveFrame(anywidget.AnyWidget):
         return self._is_closed
 
     def __repr__(self) -> str:
-        s = self.stats or {}
-        return (
-            f"<LiveFrame {self.state} fps_source={s.get('fps_source', 0)} "
-            f"fps_painted={s.get('fps_painted', 0)} "
-            f"latency_ms={s.get('latency_ms')} clients={s.get('clients', 0)} dropped={s.get('dropped', 0)}"
-            f"{' error=' + repr(self.error) if self.error else ''}>"
-        )
+        return describe(self.state, self.stats or {}, self.error)
 
     # -- internals ----------------------------------------------------------------------------------------
     def _settings(self) -> Settings:
         return Settings(
-            format=self.format, quality=self.quality, max_size=self.max_size, channels=self.channels
+            format=self.format,
+            quality=LADDER[0].quality if self.quality == "auto" else self.quality,
+            max_size=self.max_size,
+            channels=self.channels,
+            auto_quality=self.quality == "auto",
         )
 
     def _pace(self) -> float | None:
@@ -306,6 +376,13 @@ class LiveFrame(anywidget.AnyWidget):
     def _report_source_error(self, message: str) -> None:
         if self._server is not None:
             self._server.call(self._stream.set_error, message, wait=False)
+        else:
+            self.error = message
+
+    def _report_handler_error(self, message: str | None) -> None:
+        server = self._server
+        if server is not None:
+            server.call(self._stream.set_handler_error, message, wait=False)
         else:
             self.error = message
 
@@ -348,10 +425,20 @@ class LiveFrame(anywidget.AnyWidget):
         return value
 
     @traitlets.validate("quality")
-    def _check_quality(self, proposal: Any) -> int:
+    def _check_quality(self, proposal: Any) -> int | str:
+        value = proposal["value"]
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str) or not 1 <= int(value) <= 100:
+            raise traitlets.TraitError(f'quality must be 1..100 or "auto", got {value!r}')
+        return int(value)
+
+    @traitlets.validate("width", "height")
+    def _check_display_size(self, proposal: Any) -> int:
         value = int(proposal["value"])
-        if not 1 <= value <= 100:
-            raise traitlets.TraitError(f"quality must be 1..100, got {value}")
+        if value < 0:
+            name = proposal["trait"].name
+            raise traitlets.TraitError(f"{name} must be 0 (auto) or a size in CSS pixels, got {value}")
         return value
 
     @traitlets.validate("max_size")
@@ -390,6 +477,22 @@ class LiveFrame(anywidget.AnyWidget):
         server = getattr(self, "_server", None)
         if server is not None:
             server.call(self._stream.restyle, None, change["new"])
+
+
+def describe(state: str, stats: dict[str, Any], error: str | None) -> str:
+    """One line for ``repr``/``print``: the state, then the numbers someone debugging a slow view asks for."""
+    size = stats.get("frame_size")
+    parts = [f"<LiveFrame {state}"]
+    if size:
+        parts.append(f"{size[0]}x{size[1]}")
+    for key in ("fps_source", "fps_sent", "fps_painted", "latency_ms", "clients", "dropped"):
+        parts.append(f"{key}={stats.get(key, 0 if key != 'latency_ms' else None)}")
+    for key in ("bytes_per_frame", "encode_ms"):
+        if stats.get(key) is not None:
+            parts.append(f"{key}={stats[key]}")
+    if error:
+        parts.append(f"error={error!r}")
+    return " ".join(parts) + ">"
 
 
 def _close_all() -> None:

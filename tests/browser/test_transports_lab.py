@@ -168,14 +168,19 @@ def busy_comm_view(lab, page, name: str) -> tuple[set[int], list[int], list[int]
     return during, ages, page.wait_advancing(0, steps=5)
 
 
-def test_comm_over_a_kernel_subshell_streams_through_a_busy_cell(nb) -> None:
-    """JupyterLab's default (commsOverSubshells = perCommTarget) with ipykernel >= 7: comm messages are
-    handled on a subshell thread, so even the comm transport keeps streaming, fresh, while a cell runs."""
+def test_comm_in_jupyterlabs_default_mode_stays_fresh_through_a_busy_cell(nb) -> None:
+    """JupyterLab's default (commsOverSubshells = perCommTarget) with ipykernel >= 7 may hand comm messages
+    to a subshell thread; then even the comm view keeps streaming while a cell runs. Whether it did varied
+    between our runs (24 frames in 3 s in one, 1 in another), so this asserts what must hold either way:
+    streaming with fresh frames, or holding still and then jumping to the newest frame, never a backlog."""
     lab, page = nb
-    during, ages, _ = busy_comm_view(lab, page, "busy_comm_subshell.ipynb")
-    METRICS["comm_subshell_frames_during_3s_of_busy_cell"] = len(during)
-    assert len(during) >= 10, f"the comm view stalled: {sorted(during)}"
-    assert sorted(ages)[len(ages) // 2] < 500, ages
+    during, ages, after = busy_comm_view(lab, page, "busy_comm_default.ipynb")
+    METRICS["comm_default_mode_frames_during_3s_of_busy_cell"] = len(during)
+    if len(during) >= 10:  # routed over a subshell: it streamed
+        assert sorted(ages)[len(ages) // 2] < 500, ages
+    else:  # routed to the main shell: it held still
+        assert len(during) <= 3, f"neither streaming nor holding still: {sorted(during)}"
+        assert after[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
 
 
 def test_without_subshells_a_busy_cell_stalls_the_comm_transport_which_catches_up_after(nb) -> None:
