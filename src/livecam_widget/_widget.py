@@ -361,12 +361,8 @@ class LiveFrame(anywidget.AnyWidget):
         )
 
     def _pace(self) -> float | None:
-        source = self._source_thread.source if self._source_thread else None
-        if source is None:
-            return None
-        if source.fps is not None:
-            return source.fps
-        return None
+        thread = self._source_thread
+        return thread.source.fps if thread is not None else None
 
     def _set_state(self, state: str) -> None:
         self.set_trait("state", state)
