@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "browser"))
 
-from livecam_e2e import CHROMIUM, CHROMIUM_ARGS, INIT_SCRIPT, Page, running_server
+from livecam_e2e import open_chromium, running_server
 
 FRAMES = '''
 import threading, time
@@ -226,17 +226,9 @@ def main() -> None:
     ):
         for name in names:
             for throttle in (1.0, 6.0):
-                context = pw.chromium.launch_persistent_context(
-                    str(pathlib.Path(tmp) / f"profile-{len(results)}"),
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=CHROMIUM_ARGS,
-                    viewport={"width": 1500, "height": 1200},
-                )
+                profile = pathlib.Path(tmp) / f"profile-{len(results)}"
+                context, page = open_chromium(pw, profile, {"width": 1500, "height": 1200}, 120_000, [])
                 try:
-                    context.add_init_script(INIT_SCRIPT)
-                    page = Page(context.pages[0] if context.pages else context.new_page(), [])
-                    page.page.set_default_timeout(120_000)
                     stats = run_case(lab, page, name, throttle, args.seconds)
                 finally:
                     context.close()

@@ -24,13 +24,12 @@ if str(pathlib.Path(__file__).parent) not in sys.path:
 from livecam_e2e import (
     ARTIFACTS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     HERE,
-    INIT_SCRIPT,
     METRICS,
     JupyterServer,
     Page,
     maybe_keep_artifacts,
+    open_chromium,
     running_server,
 )
 
@@ -96,20 +95,12 @@ def browser(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[
 
     console: list[str] = []
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1600},
+        context, driver = open_chromium(
+            pw, tmp_path / "chromium-profile", {"width": 1280, "height": 1600}, 60_000, console
         )
         try:
-            context.add_init_script(INIT_SCRIPT)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(60_000)
-            page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-            page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-            driver = Page(page, console)
+            driver.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
+            driver.page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
             yield driver
             maybe_keep_artifacts(request, driver)
         finally:

@@ -526,6 +526,20 @@ class View:
         return self.rows[0] if self.rows else None
 
 
+def open_chromium(
+    pw: Any, profile: pathlib.Path, viewport: dict[str, int], timeout_ms: float, console: list[str]
+) -> tuple[Any, Page]:
+    """Debian's Chromium with the project's flags and a fresh profile, the page helpers installed, and its
+    first page wrapped: (context, page). The caller closes the context."""
+    context = pw.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=viewport
+    )
+    context.add_init_script(INIT_SCRIPT)
+    page = context.pages[0] if context.pages else context.new_page()
+    page.set_default_timeout(timeout_ms)
+    return context, Page(page, console)
+
+
 class Page:
     """A Chromium page plus the helpers the tests use to drive Jupyter and read the widget."""
 
