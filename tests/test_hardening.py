@@ -24,11 +24,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livecam_widget import LiveFrame
-from livecam_widget._encoder import Settings
+from livecam_widget._encoder import Look, Settings
 from livecam_widget._origin import OriginPolicy
 from livecam_widget._protocol import PATH_PREFIX, ProtocolError, parse_client_message
-from livecam_widget._server import FrameServer, Limits, Stream
+from livecam_widget._server import FrameServer
 from livecam_widget._slot import LatestFrame
+from livecam_widget._stream import Stream
+from livecam_widget._viewer import Limits
 from livecam_widget.client import FrameClient, fetch
 from tests.conftest import livecam_threads, open_fds, wait_for
 
@@ -41,9 +43,7 @@ def bare_server(limits: Limits, max_fps: float = 0) -> Iterator[tuple[FrameServe
     """A server with tight limits and one stream, without a widget around it."""
     server = FrameServer(limits=limits)
     server.start()
-    stream = Stream(
-        LatestFrame(), settings=Settings(), process=None, max_fps=max_fps, origins=OriginPolicy(env="")
-    )
+    stream = Stream(LatestFrame(), Look(settings=Settings(), max_fps=max_fps), OriginPolicy(env=""))
     server.add(stream)
     try:
         yield server, stream, f"ws://127.0.0.1:{server.port}{PATH_PREFIX}{stream.id}?token={stream.token}"
@@ -52,7 +52,7 @@ def bare_server(limits: Limits, max_fps: float = 0) -> Iterator[tuple[FrameServe
 
 
 def loop_tasks(server: FrameServer) -> int:
-    return server.call(lambda: len(asyncio.all_tasks())) or 0
+    return server.door.call(lambda: len(asyncio.all_tasks()))
 
 
 # -- security ---------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_random_garbage_on_real_sockets_never_hurts_the_server() -> None:
                             await asyncio.wait_for(bad.recv(), 5)
             stream.slot.put(FRAME.copy())
             assert (await good.next()).seq == 1
-        wait_for(lambda: not stream.clients, timeout=5)
+        wait_for(lambda: not stream.viewers, timeout=5)
 
     with bare_server(Limits()) as (server, stream, url):
         asyncio.run(scenario(url, stream, server))
@@ -203,7 +203,7 @@ def test_abrupt_disconnects_and_half_open_sockets_leave_no_tasks() -> None:
         async with FrameClient(url) as good:
             stream.slot.put(FRAME.copy())
             assert (await good.next()).seq >= 1
-        wait_for(lambda: not stream.clients, timeout=5)
+        wait_for(lambda: not stream.viewers, timeout=5)
         for s in half_open:
             s.close()
         await asyncio.sleep(0.2)
@@ -227,9 +227,9 @@ def test_stalled_client_buffers_are_bounded() -> None:
                 stream.slot.put(big.copy())
                 worst = max(worst, time.perf_counter() - started)
                 await asyncio.sleep(0.01)
-            (client,) = stream.clients
+            (client,) = stream.viewers
             buffered = client.ws.transport.get_write_buffer_size()
-            assert client.outstanding <= 4
+            assert client.core.outstanding <= 4
             assert buffered <= Limits().write_limit + 4 * 400_000, buffered
             assert worst < 0.5
             stalled.ws.transport.resume_reading()  # let the close handshake through

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import cv2
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from livecam_widget import LiveFrame, draw_code, read_code
+from livecam_widget._access import is_own_page
 from tests.conftest import wait_for
 from tests.test_stream import Producer
 
@@ -160,15 +160,14 @@ def test_the_page_and_its_module_are_served_with_the_token() -> None:
 
 def test_own_page_rule_needs_same_host_and_the_http_port() -> None:
     with LiveFrame() as lf:
-        server = lf._server
-        http_port = server.http().port  # type: ignore[union-attr]
-
-        def request(host: str) -> SimpleNamespace:
-            return SimpleNamespace(headers={"Host": host})
-
-        assert server._is_own_page(f"http://box.lan:{http_port}", request(f"box.lan:{lf.port}"))  # type: ignore[union-attr, arg-type]
-        assert not server._is_own_page(f"http://evil.example:{http_port}", request(f"box.lan:{lf.port}"))  # type: ignore[union-attr, arg-type]
-        assert not server._is_own_page("http://box.lan:1", request(f"box.lan:{lf.port}"))  # type: ignore[union-attr, arg-type]
+        server = lf._session.server
+        assert server is not None
+        http_port = server.http().port
+        host = f"box.lan:{lf.port}"
+        assert is_own_page(f"http://box.lan:{http_port}", host, http_port)
+        assert not is_own_page(f"http://evil.example:{http_port}", host, http_port)
+        assert not is_own_page("http://box.lan:1", host, http_port)
+        assert not is_own_page(f"http://box.lan:{http_port}", host, None)  # no HTTP listener: no own page
 
 
 def run_cli(*args: str) -> subprocess.Popen[str]:

@@ -12,12 +12,14 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from livecam_widget import LiveFrame
-from livecam_widget._encoder import Settings
+from livecam_widget._encoder import Look, Settings
 from livecam_widget._origin import OriginPolicy
 from livecam_widget._pointer import PointerHandlers, rectangle
 from livecam_widget._protocol import CLOSE_POLICY, PATH_PREFIX, Pointer, ProtocolError, parse_client_message
-from livecam_widget._server import FrameServer, Limits, Stream
+from livecam_widget._server import FrameServer
 from livecam_widget._slot import LatestFrame
+from livecam_widget._stream import Stream
+from livecam_widget._viewer import Limits
 from livecam_widget.client import FrameClient
 from tests.conftest import wait_for
 
@@ -168,7 +170,7 @@ def test_pointer_messages_count_against_the_rate_limit() -> None:
 
     server = FrameServer(limits=Limits(max_messages_per_s=20))
     server.start()
-    stream = Stream(LatestFrame(), settings=Settings(), process=None, max_fps=0, origins=OriginPolicy(env=""))
+    stream = Stream(LatestFrame(), Look(settings=Settings(), max_fps=0), OriginPolicy(env=""))
     stream.slot.put(np.zeros((8, 8, 3), np.uint8))
     server.add(stream)
     try:

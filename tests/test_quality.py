@@ -13,11 +13,12 @@ import pytest
 import traitlets
 
 from livecam_widget import LiveFrame
-from livecam_widget._encoder import Encoder, Settings
+from livecam_widget._door import LoopDoor
+from livecam_widget._encoder import Encoder, Look, Settings
 from livecam_widget._origin import OriginPolicy
 from livecam_widget._quality import LADDER, QualityController, settings_at
-from livecam_widget._server import Stream
 from livecam_widget._slot import LatestFrame
+from livecam_widget._stream import Stream
 from livecam_widget.client import FrameClient
 from tests.conftest import FakeClock
 
@@ -93,20 +94,14 @@ def test_scaled_encodes_say_their_full_size() -> None:
 def test_viewers_on_one_level_share_an_encode_and_levels_do_not() -> None:
     async def scenario(auto: bool) -> tuple[int, list[int]]:
         slot = LatestFrame()
-        stream = Stream(
-            slot,
-            settings=Settings(auto_quality=auto),
-            process=None,
-            max_fps=0,
-            origins=OriginPolicy(env=""),
-        )
+        stream = Stream(slot, Look(settings=Settings(auto_quality=auto), max_fps=0), OriginPolicy(env=""))
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            stream.attach(asyncio.get_running_loop(), pool, 0.0)
+            stream.attach(LoopDoor(), asyncio.get_running_loop(), pool, 0.0)
             slot.put(np.random.default_rng(1).integers(0, 256, (96, 128, 3), np.uint8))
             frame = slot.peek()
             assert frame is not None
             results = await asyncio.gather(*(stream.encoded(frame, level) for level in (2, 2, 5, 5, 2)))
-        return stream.encodes, [len(r.data) for r in results]  # type: ignore[union-attr]
+        return stream.cache.encodes, [len(r.data) for r in results]  # type: ignore[union-attr]
 
     encodes, sizes = asyncio.run(scenario(auto=True))
     assert encodes == 2, "one encode per level in use"
@@ -117,9 +112,12 @@ def test_viewers_on_one_level_share_an_encode_and_levels_do_not() -> None:
 
 def test_quality_accepts_auto_or_1_to_100() -> None:
     with LiveFrame(quality="auto") as lf:
-        assert lf._stream.settings.auto_quality and lf._stream.settings.quality == LADDER[0].quality
+        assert lf._session is not None
+        settings = lf._session.stream.look.settings
+        assert settings.auto_quality and settings.quality == LADDER[0].quality
         lf.quality = 50
-        assert not lf._stream.settings.auto_quality and lf._stream.settings.quality == 50
+        settings = lf._session.stream.look.settings
+        assert not settings.auto_quality and settings.quality == 50
         for bad in (0, 101, "best"):
             with pytest.raises(traitlets.TraitError, match="auto"):
                 lf.quality = bad
@@ -144,8 +142,9 @@ def test_a_slow_viewer_steps_down_while_a_fast_one_stays_on_top() -> None:
 
     async def levels_at(lf: LiveFrame, when: float) -> list[int]:
         await asyncio.sleep(when - time.monotonic())  # both viewers still connected
-        assert lf._server is not None
-        return sorted(lf._server.call(lambda: [c.quality.level for c in lf._stream.clients]) or [])
+        assert lf._session is not None and lf._session.server is not None
+        viewers = lf._session.stream.viewers
+        return sorted(lf._session.server.door.call(lambda: [v.core.quality.level for v in viewers]))
 
     async def scenario(lf: LiveFrame) -> None:
         until = time.monotonic() + 8.0

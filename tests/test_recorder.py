@@ -98,7 +98,7 @@ def test_record_a_generated_source_and_read_it_back(tmp_path: Path) -> None:
 
     path = tmp_path / "out.mp4"
     with LiveFrame(source, fps=30, process=lambda f: 255 - f) as lf:
-        wait_for(lambda: lf._slot.count > 0)
+        wait_for(lambda: lf._session.slot.count > 0)
         lf.record(str(path))
         assert lf.recording == str(path)
         with pytest.raises(RuntimeError, match="already recording"):

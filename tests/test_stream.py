@@ -173,14 +173,14 @@ def test_each_frame_is_encoded_once_for_all_clients() -> None:
     with LiveFrame() as lf:
         got = run(scenario(lf))
         assert got == [[1, 2, 3, 4, 5]] * 3
-        assert lf._stream.encodes == 5
+        assert lf._session.stream.cache.encodes == 5
 
 
 def test_no_viewers_means_no_encoding() -> None:
     with LiveFrame("testpattern", fps=60) as lf:
-        wait_for(lambda: lf._slot.count >= 20)
-        assert lf._stream.encodes == 0
-        assert lf._slot.dropped >= 19
+        wait_for(lambda: lf._session.slot.count >= 20)
+        assert lf._session.stream.cache.encodes == 0
+        assert lf._session.slot.dropped >= 19
 
 
 def test_wrong_or_missing_token_unknown_widget_and_foreign_origin_are_refused() -> None:
@@ -285,9 +285,9 @@ def test_pause_and_resume_tell_clients() -> None:
             await client.next()
             lf.stop()
             await client.wait_text(lambda m: m.get("state") == "paused")
-            count = lf._slot.count
+            count = lf._session.slot.count
             lf.update(coded(3))  # ignored while paused
-            assert lf._slot.count == count
+            assert lf._session.slot.count == count
             lf.start()
             await client.wait_text(lambda m: m.get("state") == "live")
             assert (await client.next()).seq > count
@@ -338,8 +338,8 @@ def test_missing_camera_raises_and_leaks_nothing() -> None:
 
 def test_close_frees_port_threads_and_capture(video_file: Path) -> None:
     lf = LiveFrame(str(video_file), loop=True)
-    wait_for(lambda: lf._slot.count > 0)
-    port, source = lf.port, lf._source_thread.source  # type: ignore[union-attr]
+    wait_for(lambda: lf._session.slot.count > 0)
+    port, source = lf.port, lf._session._source_thread.source  # type: ignore[union-attr]
     fetch(lf.url, 2)
     lf.close()
     lf.close()  # idempotent

@@ -86,11 +86,11 @@ def test_a_viewer_that_stops_granting_costs_no_encodes() -> None:
                 await client.next()
             requests = wait_for(lambda: lf.stats.get("viewers"), timeout=5)[0]["requests"]  # type: ignore[index]
             assert requests == 3
-            encodes = lf._stream.encodes
-            frames = lf._slot.count
+            encodes = lf._session.stream.cache.encodes
+            frames = lf._session.slot.count
             await asyncio.sleep(0.5)  # the source keeps producing; nobody asks
-            assert lf._slot.count > frames
-            assert lf._stream.encodes == encodes
+            assert lf._session.slot.count > frames
+            assert lf._session.stream.cache.encodes == encodes
 
     with LiveFrame("testpattern:160x120", fps=60) as lf:
         assert lf.overlay is False

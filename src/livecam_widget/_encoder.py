@@ -6,6 +6,7 @@ caller caches by ``(seq, rev)`` so each frame is encoded once for all viewers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback
@@ -33,6 +34,34 @@ class Settings:
     auto_quality: bool = False
     #: Extra downscale after ``max_size`` (automatic quality's last steps); views draw it back at full size.
     scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """Everything that decides how a frame is shown, as one immutable value.
+
+    The server's loop owns a stream's look and swaps it whole; other threads (``snapshot()``, the
+    recorder, MJPEG readers) read it without a lock and always see a consistent set. ``rev`` counts
+    changes of ``settings`` and ``process``: the same frame under a new rev is a new picture to send.
+    """
+
+    settings: Settings = Settings()
+    process: Process | None = None
+    rev: int = 0
+    #: Per-viewer frame-rate cap; 0 lifts it. Not part of ``rev``: it changes pacing, not pictures.
+    max_fps: float = 30.0
+
+    def restyled(self, settings: Settings | None = None, process: Process | bool | None = False) -> Look:
+        """A new picture: new ``settings`` and/or ``process`` (False keeps the current one), rev + 1."""
+        return dataclasses.replace(
+            self,
+            settings=self.settings if settings is None else settings,
+            process=self.process if process is False else process,  # type: ignore[arg-type]
+            rev=self.rev + 1,
+        )
+
+    def render(self, encoder: Encoder, frame: Frame) -> Image:
+        return encoder.render(frame, self.rev, self.settings, self.process)
 
 
 @dataclass(frozen=True)

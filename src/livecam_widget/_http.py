@@ -4,25 +4,27 @@ Why a second listener: websockets' ``process_request`` can answer a request but 
 MJPEG (``multipart/x-mixed-replace``) is an endless response. The standard library's
 ``ThreadingHTTPServer`` does that with no new dependency: one thread per HTTP viewer, whose blocking
 ``write`` is the backpressure (a slow viewer's thread simply waits, then takes the newest frame), and a small
-send buffer so the kernel holds little more than one frame per viewer. Frames come from the same
-``Stream.next_encoded`` as WebSocket viewers, so they share the encode-once cache and the ``max_fps`` cap.
+send buffer so the kernel holds little more than one frame per viewer.
+
+An MJPEG reader is a viewer like any other: a ``ViewerCore`` (the same pacing and bookkeeping as WebSocket
+viewers), whose grant is "the previous part was acknowledged by TCP". Frames come from the same
+``Stream.next_encoded`` through the server's door, so they share the encode-once cache and ``max_fps``.
+This module sees a stream lookup and the door, not the server.
 
 Every path is fixed and needs the widget's token; there is no file serving.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import hmac
 import html
 import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
@@ -35,34 +37,20 @@ try:  # Linux, macOS: bytes sent but not yet acknowledged by the peer
 except (ImportError, AttributeError):  # pragma: no cover - Windows
     _OUTQ = None
 
-from . import _frontend
+from . import _access, _frontend
+from ._door import LoopDoor, LoopGone
 from ._encoder import Encoded, Failure, describe_exception
-from ._pacing import Pacer
+from ._page import PAGE
 from ._protocol import PATH_PREFIX
+from ._stream import Stream
 from ._threads import Worker
-
-if TYPE_CHECKING:
-    from ._server import FrameServer, Stream
+from ._viewer import NOTHING_SENT, Limits, ViewerCore
 
 BOUNDARY = "livecamframe"
 #: Kernel send buffer per HTTP viewer: about one 720p JPEG, so a slow viewer does not hide a queue there.
 SEND_BUFFER = 128 * 1024
 _POLL_S = 0.5
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>livecam: {title}</title><link rel="icon" href="data:,">
-<style>body{{margin:0;background:#111;color:#ddd;font:14px sans-serif}} #view{{max-width:100vw}}
-{css}</style></head>
-<body><div id="view"></div>
-<script type="module">
-import widget from "./widget.js?token={token}";
-const url = `${{location.protocol === "https:" ? "wss" : "ws"}}://${{location.hostname}}:{ws_port}{path}`;
-const state = {{ _url: url, _token: "{token}", _closed: false, transport: "websocket" }};
-const model = {{ get: (k) => state[k], on() {{}}, off() {{}} }};
-widget.render({{ model, el: document.getElementById("view") }});
-</script></body></html>
-"""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -92,16 +80,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, head: bool) -> None:
         parts = urlsplit(self.path)
-        route = parts.path
         viewers = self.server.viewers
-        if not route.startswith(PATH_PREFIX):
+        route = _access.stream_route(self.path)
+        if route is None:
             return self._reply(404, b"not found\n", "text/plain", head)
-        stream_id, _, leaf = route[len(PATH_PREFIX) :].partition("/")
-        stream = viewers.frame_server.stream(stream_id)
+        stream_id, leaf = route
+        stream = viewers.lookup(stream_id)
         if stream is None or leaf not in ("", "widget.js", "snapshot.jpg", "stream.mjpg"):
             return self._reply(404, b"not found\n", "text/plain", head)
-        token = parse_qs(parts.query).get("token", [""])[0]
-        if not hmac.compare_digest(token.encode(), stream.token.encode()):
+        token = _access.query_token(self.path)
+        if not _access.token_matches(token, stream.token):
             return self._reply(403, b"missing or wrong token\n", "text/plain", head)
         if leaf == "":
             return self._reply(200, viewers.page(stream, token).encode(), "text/html; charset=utf-8", head)
@@ -137,18 +125,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         viewers = self.server.viewers
-        pacer = Pacer(stream.max_fps)
-        last = (0, -1)
+        clock = viewers.clock
+        core = ViewerCore(viewers.limits, clock(), own_cap=fps)
+        core.grant(clock())  # asking for the stream is the first grant
         try:
             while not viewers.stopping.is_set():
-                result = viewers.next_frame(stream, last, pacer, fps)
+                result = viewers.next_frame(stream, core)
                 if result is None:
-                    if viewers.frame_server.stream(stream.id) is None:
+                    if viewers.lookup(stream.id) is None:
                         return  # the widget closed
                     continue
-                last = (result.seq, result.rev)
                 if isinstance(result, Failure):
+                    core.failed((result.seq, result.rev))
                     continue
+                core.sent(result, clock())
                 head_lines = (
                     f"--{BOUNDARY}\r\nContent-Type: {result.mime}\r\nContent-Length: {len(result.data)}\r\n"
                     f"X-Livecam-Seq: {result.seq}\r\nX-Livecam-Capture-Time: {result.t_capture:.6f}\r\n\r\n"
@@ -156,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(head_lines.encode() + result.data + b"\r\n")
                 self.wfile.flush()
                 viewers.wait_acked(self.connection)
+                core.grant(clock())  # acknowledged: the reader has room for the next part
+        except LoopGone:
+            return  # the server stopped
         except (BrokenPipeError, ConnectionResetError, OSError):
             return  # the viewer went away
 
@@ -171,9 +164,23 @@ class HttpViewers(Worker):
 
     name = "livecam-http"
 
-    def __init__(self, frame_server: FrameServer, host: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        lookup: Callable[[str], Stream | None],
+        door: LoopDoor,
+        host: str,
+        port: int = 0,
+        *,
+        ws_port: int,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
-        self.frame_server = frame_server
+        self.lookup = lookup
+        self.door = door
+        self.ws_port = ws_port
+        self.limits = limits
+        self.clock = clock
         self.stopping = threading.Event()
         self.esm, self.css = _frontend.load()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -197,38 +204,24 @@ class HttpViewers(Worker):
             title=html.escape(stream.id),
             css=self.css,
             token=token,
-            ws_port=self.frame_server.port,
+            ws_port=self.ws_port,
             path=json.dumps(PATH_PREFIX + stream.id)[1:-1],
         )
 
-    def _in_loop(self, make: Callable[[], Any], timeout: float) -> Any:
-        loop = self.frame_server.loop
-        if loop is None or loop.is_closed():
-            return None
-        future = asyncio.run_coroutine_threadsafe(make(), loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            return None
-        except (concurrent.futures.CancelledError, RuntimeError):
-            return None
-
-    def next_frame(
-        self, stream: Stream, last: tuple[int, int], pacer: Pacer, fps: float = 0.0
-    ) -> Encoded | Failure | None:
-        """The newest frame after ``last`` once the viewer's pace allows; None to re-check for shutdown.
-
-        ``fps`` is the viewer's own cap (``?fps=`` in the URL), applied below the widget's ``max_fps``."""
-        caps = [c for c in (stream.max_fps, fps) if c > 0]
-        pacer.max_fps = min(caps) if caps else 0.0
-        delay = pacer.delay(self.frame_server.clock())
+    def next_frame(self, stream: Stream, core: ViewerCore) -> Encoded | Failure | None:
+        """The newest frame after the last one sent, once the reader's pace allows; None to re-check for
+        shutdown. Raises LoopGone when the server has stopped."""
+        delay = core.delay(self.clock(), stream.look.max_fps)
         if delay > 0 and self.stopping.wait(delay):
             return None
-        result = self._in_loop(lambda: stream.next_encoded(last), _POLL_S)
+        after = core.last_key
+        try:
+            result = self.door.run(lambda: stream.next_encoded(after), _POLL_S)
+        except TimeoutError:
+            return None
         if isinstance(result, Encoded):
-            pacer.sent(self.frame_server.clock())
-        return result  # type: ignore[no-any-return]
+            core.picked(self.clock())
+        return result
 
     def wait_acked(self, conn: socket.socket) -> None:
         """Wait until the peer has acknowledged everything sent (Linux TIOCOUTQ reaches 0).
@@ -253,9 +246,13 @@ class HttpViewers(Worker):
         frame = stream.slot.peek()
         if frame is None:
             return None
-        result = self._in_loop(lambda: stream.next_encoded((0, -1)), 5.0)
+        try:
+            result = self.door.run(lambda: stream.next_encoded(NOTHING_SENT), 5.0)
+        except (LoopGone, TimeoutError):
+            return None
         if isinstance(result, Encoded) and result.mime == "image/jpeg":
             return result.data
-        image = stream.encoder.render(frame, stream.rev, stream.settings, stream.process)
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, stream.settings.quality])
+        look = stream.look
+        image = look.render(stream.cache.encoder, frame)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, look.settings.quality])
         return buf.tobytes() if ok else None

@@ -11,7 +11,6 @@ import os
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -262,35 +261,6 @@ def device_key(spec: Any) -> str | None:
         if s.startswith("/dev/"):
             return f"device:{os.path.realpath(s)}"
     return None
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
-
-
-_claims: dict[str, weakref.ref[_Closable]] = {}
-_claims_lock = threading.Lock()
-
-
-def claim_device(key: str, owner: _Closable) -> None:
-    """Make ``owner`` the holder of ``key``, closing the previous holder first.
-
-    Re-running a notebook cell that opens camera 0 leaves the old widget alive (its threads hold it), and
-    the camera reports busy; closing the old holder is what a user means by re-running the cell.
-    """
-    with _claims_lock:
-        previous_ref = _claims.get(key)
-        _claims[key] = weakref.ref(owner)
-    previous = previous_ref() if previous_ref is not None else None
-    if previous is not None and previous is not owner:
-        previous.close()
-
-
-def release_device(key: str, owner: _Closable) -> None:
-    with _claims_lock:
-        ref = _claims.get(key)
-        if ref is not None and ref() in (owner, None):
-            del _claims[key]
 
 
 class SourceThread(Worker):

@@ -102,8 +102,9 @@ def test_falls_back_mid_stream_when_the_direct_port_goes_away(nb) -> None:
     lab, page = nb
     drop = (
         "import asyncio\n"
-        "viewers = list(lf._stream.clients)\n"
-        "lf._server.call(lambda: [asyncio.ensure_future(c.close(1012, 'restart')) for c in viewers])"
+        "viewers = list(lf._session.stream.viewers)\n"
+        "door = lf._session.server.door\n"
+        "door.call(lambda: [asyncio.ensure_future(c.close(1012, 'restart')) for c in viewers])"
     )
     run_widget(lab, page, "midstream.ipynb", "auto", [drop])
     page.wait_advancing(0, steps=5)

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.browser
 SETUP = "from lc_frames import *\nimport json, time"
 LIVE = f"{SETUP}\nlf = LiveFrame(Counter(), fps=30)\nlf"
 #: The kernel's view of the one viewer: encodes of the stream and grants this viewer sent.
-COUNTS = "print(json.dumps([lf._stream.encodes, [c.requests for c in lf._stream.clients]]))"
+COUNTS = (
+    "s = lf._session.stream\n"
+    "print(json.dumps([s.cache.encodes, [c.core.requests for c in s.viewers]]))"
+)
 
 #: RGBA pixels of a cell's first canvas, base64, so Python can compare them with a decoded PNG.
 CANVAS_RGBA = """(cell) => {
@@ -311,8 +314,9 @@ def test_click_and_drag_reach_python_in_frame_pixels_while_a_cell_runs(nb):
 
 
 LOWER = (
-    "lf._server.call(lambda: [setattr(c.quality, 'level', 5) for c in lf._stream.clients])\n"
-    "print(lf._server.call(lambda: [c.quality.level for c in lf._stream.clients]))"
+    "door, viewers = lf._session.server.door, lf._session.stream.viewers\n"
+    "door.call(lambda: [setattr(c.core.quality, 'level', 5) for c in viewers])\n"
+    "print(door.call(lambda: [c.core.quality.level for c in viewers]))"
 )
 
 

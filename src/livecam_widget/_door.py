@@ -1,0 +1,143 @@
+"""The one door from other threads into the server's event loop.
+
+Everything the loop owns (streams, viewers, the encode cache) is touched only on the loop thread, so it
+needs no locks; other threads get in here and nowhere else:
+
+- ``call(fn, *args)``: run ``fn`` on the loop and wait for its result (or its exception);
+- ``post(fn, *args)``: run it without waiting; a failure is logged, never lost silently;
+- ``run(make_coro)``: run a coroutine on the loop and wait for its result (a thread that serves a
+  viewer, such as an MJPEG reader's, waits for frames this way).
+
+When the loop is gone (the server stopped, or is stopping), ``call`` and ``run`` raise :class:`LoopGone`
+and ``post`` returns False: "loop gone" is never confused with a ``None`` result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("livecam_widget.server")
+
+
+class LoopGone(RuntimeError):
+    """The livecam server's loop has stopped: the widget was closed or the kernel is shutting down."""
+
+    def __init__(self) -> None:
+        super().__init__("the livecam stream server has stopped (widget closed or kernel shutting down)")
+
+
+class LoopDoor:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- the loop's own side ------------------------------------------------------------------------------
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the loop thread once the loop runs."""
+        self._loop = loop
+        self._thread = threading.current_thread()
+
+    def shut(self) -> None:
+        """Called on the loop thread as it ends: later calls raise LoopGone at once."""
+        self._loop = None
+
+    @property
+    def is_open(self) -> bool:
+        loop = self._loop
+        return loop is not None and not loop.is_closed()
+
+    @property
+    def on_loop(self) -> bool:
+        return threading.current_thread() is self._thread and self._loop is not None
+
+    # -- other threads ------------------------------------------------------------------------------------
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 5.0) -> T:
+        """Run ``fn(*args)`` on the loop thread and return its result; raises what it raised, LoopGone
+        when the loop is gone, TimeoutError after ``timeout`` seconds."""
+        if self.on_loop:
+            return fn(*args)
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(fn(*args))
+                except BaseException as exc:
+                    done.set_exception(exc)
+
+        self._schedule(run)
+        try:
+            return done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            done.cancel()
+            if not self.is_open:
+                raise LoopGone() from None
+            raise TimeoutError(f"the server loop did not run {_name(fn)} within {timeout:g} s") from None
+
+    def post(self, fn: Callable[..., object], *args: Any) -> bool:
+        """Run ``fn(*args)`` on the loop without waiting; False when the loop is gone."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("livecam: %s failed on the server loop", _name(fn))
+
+        if self.on_loop:
+            run()
+            return True
+        try:
+            self._schedule(run)
+        except LoopGone:
+            return False
+        return True
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+        """Run the coroutine ``make()`` on the loop and wait up to ``timeout`` seconds for its result;
+        TimeoutError (the coroutine is cancelled) or LoopGone otherwise."""
+        loop = self._loop
+        if loop is None:
+            raise LoopGone()
+        coro = make()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # closed between the check and the call
+            coro.close()
+            raise LoopGone() from None
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no result within {timeout:g} s") from None
+        except concurrent.futures.CancelledError:  # the loop cancelled it: it is shutting down
+            raise LoopGone() from None
+
+    def _schedule(self, run: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is None:
+            raise LoopGone()
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop closed between the check and the call
+            raise LoopGone() from None
+
+
+def _name(fn: Callable[..., object]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coro`` as a task on the running loop (loop thread only), keeping a reference so the task is
+    not collected mid-flight."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

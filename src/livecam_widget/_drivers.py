@@ -1,0 +1,193 @@
+"""The loop-side viewer drivers: a WebSocket viewer and a comm-channel viewer over one ``ViewerCore``.
+
+A driver does I/O and waiting only: it feeds each client message to the core and acts on the decision
+(close, hand a pointer event on, wake the sender), and its sender task serves grants as the core says:
+wait out the pacing delay, wait for a frame newer than the last one sent, get it encoded (once for all
+viewers, by the stream's cache), send it. The rules themselves are in ``_viewer.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from ._door import spawn
+from ._encoder import Failure
+from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
+from ._stream import Stream
+from ._viewer import Close, Limits, ViewerCore
+
+log = logging.getLogger("livecam_widget.server")
+#: How a comm viewer's messages reach its view: (content, buffers), through the widget's comm.
+CommSend = Callable[[dict[str, Any], list[bytes]], None]
+
+
+class LoopViewer:
+    """One view of a stream served from the server's loop; subclasses say how bytes travel."""
+
+    def __init__(
+        self, stream: Stream, limits: Limits, clock: Callable[[], float], wall: Callable[[], float]
+    ) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.wall = wall
+        self.core = ViewerCore(limits, clock())
+        self._granted = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+
+    # -- how bytes travel (subclasses) --------------------------------------------------------------------
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        raise NotImplementedError
+
+    def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def close(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.stream.welcome(self)
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    async def end(self) -> None:
+        self.stream.viewers.discard(self)
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sender
+
+    async def handle(self, message: str | bytes) -> bool:
+        """Take one client message; False when the client broke a rule and was closed."""
+        decision = self.core.receive(message, self.clock(), self.wall())
+        if isinstance(decision, Close):
+            await self.close(decision.code, decision.reason)
+            return False
+        if isinstance(decision, Pointer):
+            self.stream.pointer(decision)
+        else:
+            self._granted.set()
+        return True
+
+    async def _send_loop(self) -> None:
+        try:
+            await self._serve_grants()
+        except (asyncio.CancelledError, ConnectionClosed):
+            raise
+        except RuntimeError:  # the encode pool is gone: the server (or the interpreter) is shutting down
+            await self.close(CLOSE_GOING_AWAY, "server shutting down")
+        except Exception:
+            log.exception("livecam viewer failed")
+            await self.close(CLOSE_INTERNAL, "internal error")
+
+    async def _serve_grants(self) -> None:
+        core, stream = self.core, self.stream
+        while True:
+            while not core.wants_frame:
+                self._granted.clear()
+                await self._granted.wait()
+            delay = core.delay(self.clock(), stream.look.max_fps)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            frame = await stream.wait_frame(core.last_key)
+            core.picked(self.clock())
+            result = await stream.encoded(frame, core.quality.level)
+            if isinstance(result, Failure):
+                core.failed((result.seq, result.rev))  # the stream shows the error; wait for a newer frame
+                continue
+            core.sent(result, self.clock())
+            await self.send_frame(result.header(self.wall()), result.data)
+
+
+class WebSocketViewer(LoopViewer):
+    def __init__(self, ws: ServerConnection, *args: Any) -> None:
+        super().__init__(*args)
+        self.ws = ws
+
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        await self.ws.send(pack_frame(header, data))
+
+    def send_text(self, text: str) -> None:
+        async def send() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(text)
+
+        spawn(send())
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code, reason)
+
+    async def run(self) -> None:
+        self.begin()
+        try:
+            async for message in self.ws:
+                if not await self.handle(message):
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            await self.end()
+
+
+class CommViewer(LoopViewer):
+    """A view served over the widget's own comm channel (anywidget custom messages with binary buffers).
+
+    Frames leave from the server thread at once, but grants from the browser reach the kernel only when
+    its main thread is idle; see docs/transports.md for what a busy cell does to this transport.
+    """
+
+    def __init__(self, view: str, send: CommSend, *args: Any) -> None:
+        super().__init__(*args)
+        self.view = view
+        self._send = send
+
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        self._send({"livecam": "frame", "view": self.view, "header": header}, [data])
+
+    def send_text(self, text: str) -> None:
+        self._send({"livecam": "text", "view": self.view, "text": text}, [])
+
+    async def close(self, code: int, reason: str) -> None:
+        self._send({"livecam": "close", "view": self.view, "code": code, "reason": reason}, [])
+        await self.end()
+
+
+class CommRouter:
+    """The comm viewers of one stream, by view id; loop-owned, fed through the server's door."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        send: CommSend,
+        limits: Limits,
+        clock: Callable[[], float],
+        wall: Callable[[], float],
+    ) -> None:
+        self.stream = stream
+        self._send = send
+        self._limits = limits
+        self._clock = clock
+        self._wall = wall
+        self._views: dict[str, CommViewer] = {}
+
+    def message(self, view: str, content: dict[str, Any]) -> None:
+        """A message from a view using the comm transport: open, a protocol message, or close."""
+        kind = content.get("livecam")
+        viewer = self._views.get(view)
+        if kind == "open" and viewer is None and self.stream.status.state != "closed":
+            viewer = CommViewer(view, self._send, self.stream, self._limits, self._clock, self._wall)
+            self._views[view] = viewer
+            viewer.begin()
+        elif kind == "message" and viewer is not None:
+            text = content.get("text")
+            spawn(viewer.handle(text if isinstance(text, str) else b""))
+        elif kind == "close" and viewer is not None:
+            del self._views[view]
+            spawn(viewer.end())

@@ -1,0 +1,205 @@
+"""One widget's stream as the server sees it: the slot, the look, the encode cache, the status, the viewers.
+
+Build a ``Stream`` on any thread; once ``FrameServer.add`` has attached it, it is loop-owned: every method
+but :meth:`Stream.notify` runs on the server's loop thread (other threads get there through the server's
+door). Other threads may read ``look`` (an immutable value the loop swaps whole), ``slot``, ``id`` and
+``token``, and nothing else.
+
+Nothing here runs user code. What the widget must hear (stats, errors) goes to ``listener``, which only
+hands it to the widget's notifier thread; ``process`` runs on the encode pool; pointer events go to the
+widget's handler thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import secrets
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ._door import LoopDoor, spawn
+from ._encoder import Encoded, Failure, Look, Process, Settings
+from ._encodes import EncodeCache
+from ._origin import OriginPolicy
+from ._protocol import CLOSE_GOING_AWAY, Pointer, stats_message
+from ._slot import Frame, LatestFrame
+from ._stats import StreamStats
+from ._status import Status
+from ._viewer import Key, ViewerCore
+
+#: ``listener(name, value)``: "stats" (the report) or "error" (the text shown, or None).
+Listener = Callable[[str, Any], None]
+
+
+class Attached(Protocol):
+    """A viewer as the stream sees it: its rules, and how to reach it."""
+
+    core: ViewerCore
+
+    def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Stream:
+    def __init__(
+        self,
+        slot: LatestFrame,
+        look: Look,
+        origins: OriginPolicy,
+        *,
+        state: str = "live",
+        listener: Listener | None = None,
+        on_pointer: Callable[[Pointer], None] | None = None,
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        self.token = secrets.token_urlsafe(24)
+        self.slot = slot
+        self.look = look
+        self.origins = origins
+        self.status = Status(state)
+        self.cache = EncodeCache(slot, self._encode_done)
+        self.stats = StreamStats()
+        self.viewers: set[Attached] = set()
+        self._listener = listener
+        self._on_pointer = on_pointer
+        self._waiters = 0
+        self._changed: asyncio.Event | None = None
+        self._door: LoopDoor | None = None
+        slot.on_put = self.notify
+
+    # -- any thread ---------------------------------------------------------------------------------------
+    def notify(self, seq: int) -> None:
+        """The producer's poke after every put: a no-op unless a viewer is waiting for a frame."""
+        door = self._door
+        if self._waiters and door is not None:
+            door.post(self._signal)
+
+    # -- loop thread only ---------------------------------------------------------------------------------
+    def attach(
+        self,
+        door: LoopDoor,
+        loop: asyncio.AbstractEventLoop,
+        executor: concurrent.futures.Executor,
+        now: float,
+    ) -> None:
+        self._door = door
+        self._changed = asyncio.Event()
+        self.cache.attach(loop, executor)
+        self.stats.start(now, self.slot.count, self.cache.encodes)
+
+    def detach(self) -> None:
+        """Removed from the server: say so to every viewer and close them."""
+        self._door = None
+        self.set_state("closed")
+        for viewer in list(self.viewers):
+            spawn(viewer.close(CLOSE_GOING_AWAY, "widget closed"))
+
+    def _signal(self) -> None:
+        event = self._changed
+        self._changed = asyncio.Event()
+        if event is not None:
+            event.set()
+
+    def restyle(self, settings: Settings | None = None, process: Process | bool | None = False) -> None:
+        """A new look: the current frame is re-rendered and re-sent to everyone."""
+        self.look = self.look.restyled(settings, process)
+        self._signal()
+
+    def set_max_fps(self, max_fps: float) -> None:
+        self.look = dataclasses.replace(self.look, max_fps=max_fps)
+
+    def set_state(self, state: str) -> None:
+        if self.status.set_state(state):
+            self.broadcast(self.status.message())
+
+    def set_error(self, error: str | None) -> None:
+        if self.status.set_error(error):
+            self._announce_error()
+
+    def set_handler_error(self, error: str | None) -> None:
+        if self.status.set_handler_error(error):
+            self._announce_error()
+
+    def _announce_error(self) -> None:
+        self.broadcast(self.status.message())
+        if self._listener is not None:
+            self._listener("error", self.status.shown_error)
+
+    def pointer(self, event: Pointer) -> None:
+        if self._on_pointer is not None:
+            self._on_pointer(event)
+
+    def broadcast(self, text: str) -> None:
+        for viewer in list(self.viewers):
+            viewer.send_text(text)
+
+    def welcome(self, viewer: Attached) -> None:
+        """A new viewer: it joins, and hears the state (and the error on show, if any)."""
+        self.viewers.add(viewer)
+        viewer.send_text(viewer.core.hello(self.status.state))
+        if self.status.shown_error is not None:
+            viewer.send_text(self.status.message())
+
+    def _newest(self, after: Key) -> Frame | None:
+        frame = self.slot.peek()
+        if frame is not None and (frame.seq, self.look.rev) > after:
+            return frame
+        return None
+
+    async def wait_frame(self, after: Key) -> Frame:
+        """The newest frame newer than ``after``, waiting for one if needed."""
+        assert self._changed is not None, "Stream.attach() first"
+        frame = self._newest(after)
+        while frame is None:
+            event = self._changed
+            self._waiters += 1  # announce before re-checking, so a put in between is never missed
+            try:
+                frame = self._newest(after)
+                if frame is None:
+                    await event.wait()
+                    frame = self._newest(after)
+            finally:
+                self._waiters -= 1
+        return frame
+
+    async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
+        return await self.cache.encoded(frame, self.look, level)
+
+    async def next_encoded(self, after: Key) -> Encoded | Failure:
+        """The newest frame newer than ``after``, encoded once for every viewer that asks for it."""
+        return await self.encoded(await self.wait_frame(after))
+
+    def _encode_done(self, result: Encoded | Failure) -> None:
+        if isinstance(result, Failure):
+            self.set_error(result.message)
+        elif self.status.error is not None:
+            self.set_error(None)
+
+    def tick(self, now: float) -> dict[str, Any] | None:
+        """Once a second: the report, automatic quality's step per viewer, each viewer's overlay numbers.
+        None (and nothing done) when nobody listens and nobody watches."""
+        if self._listener is None and not self.viewers:
+            return None
+        viewers = list(self.viewers)
+        report = self.stats.report(
+            now,
+            status=self.status,
+            frames=self.slot.count,
+            dropped=self.slot.dropped,
+            encodes=self.cache.encodes,
+            last=self.cache.last,
+            viewers=[viewer.core for viewer in viewers],
+        )
+        look = self.look
+        if look.settings.auto_quality:
+            for viewer in viewers:
+                viewer.core.adapt(now, self.stats.fps_source, look.max_fps)
+        for viewer in viewers:
+            # Each viewer gets the stream's numbers and its own: an overlay that needs no kernel main thread.
+            viewer.send_text(stats_message(report, viewer.core.stats(now)))
+        if self._listener is not None:
+            self._listener("stats", report)
+        return report

@@ -1,0 +1,178 @@
+"""One viewer's rules, as a sans-I/O state machine: events and ``now`` in, decisions out.
+
+Every way of watching a stream (a WebSocket, the widget's comm channel, an MJPEG reader) obeys the same
+rules: a frame only against a grant, at most ``max_outstanding`` grants, a message rate limit, at most
+``max_fps`` frames a second, the newest frame after the one last sent, and records of what was sent and
+painted (rates, latency, the automatic-quality level). Those rules live here, once, over an injected clock,
+so they are unit-tested without sockets or sleeping. The drivers (``_drivers.py`` for WebSocket and comm
+viewers, ``_http.py`` for MJPEG) only move bytes and wait where this module tells them to.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ._encoder import Encoded
+from ._pacing import Pacer, RateMeter, TokenBucket
+from ._protocol import CLOSE_POLICY, Painted, Pointer, ProtocolError, hello, parse_client_message
+from ._quality import QualityController
+
+#: A frame's identity for "newer than": (seq, rev). A changed look (rev) makes the same frame new again.
+Key = tuple[int, int]
+#: Before anything was sent: every frame is newer.
+NOTHING_SENT: Key = (0, -1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may do. Past a limit the client is closed with 1008; others are unaffected."""
+
+    max_outstanding: int = 4
+    max_messages_per_s: float = 1000.0
+    max_clients: int = 64
+    #: Bytes the server buffers for one client before ``send`` waits; a stalled client holds at most this
+    #: plus its granted frames.
+    write_limit: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Close:
+    """Decision: close this viewer with a WebSocket close code and reason."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Granted:
+    """Decision: the message was a grant (``next``), now counted."""
+
+
+#: What ``ViewerCore.receive`` decides about one client message.
+Decision = Close | Granted | Pointer
+
+
+class ViewerCore:
+    """The state of one viewer. Not thread-safe: its driver calls it from one thread (the server's loop, or
+    the MJPEG reader's own thread)."""
+
+    def __init__(self, limits: Limits, now: float, own_cap: float = 0.0) -> None:
+        self.limits = limits
+        #: This viewer's own frame-rate cap, applied below the widget's ``max_fps`` (MJPEG's ``?fps=``).
+        self.own_cap = own_cap
+        self.outstanding = 0
+        #: Grants received; a paused view must leave this flat.
+        self.requests = 0
+        self.last_request = -1e9
+        self.last_key: Key = NOTHING_SENT
+        self.quality = QualityController()
+        self._pacer = Pacer(0.0)
+        self._bucket = TokenBucket(limits.max_messages_per_s, limits.max_messages_per_s, now)
+        self._sent = RateMeter()
+        self._painted = RateMeter()
+        #: Per frame in flight: when it was sent (for the trip to paint) and captured (for latency).
+        self._sent_at: dict[Key, float] = {}
+        self._t_capture: dict[Key, float] = {}
+        self._trips: deque[float] = deque(maxlen=16)
+        self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
+
+    # -- events in ----------------------------------------------------------------------------------------
+    def hello(self, state: str) -> str:
+        """The first message a viewer gets."""
+        return hello(self.limits.max_outstanding, self.limits.max_messages_per_s, state)
+
+    def receive(self, message: str | bytes, now: float, wall: float) -> Decision:
+        """One client message: a grant, a pointer event to hand on, or a reason to close. ``now`` is the
+        monotonic clock, ``wall`` the wall clock (capture times are wall-clock: they travel to browsers)."""
+        if not self._bucket.allow(now):
+            return Close(CLOSE_POLICY, f"more than {self.limits.max_messages_per_s:g} messages/s")
+        try:
+            request = parse_client_message(message)
+        except ProtocolError as exc:
+            return Close(exc.code, exc.reason)
+        if isinstance(request, Pointer):
+            return request  # counted against the rate limit above; not a grant
+        if request.painted is not None:
+            self._record_paint(request.painted, now, wall)
+        if self.outstanding >= self.limits.max_outstanding:
+            return Close(CLOSE_POLICY, f"more than {self.limits.max_outstanding} outstanding requests")
+        self.grant(now)
+        return Granted()
+
+    def grant(self, now: float) -> None:
+        """One more frame wanted: a ``next`` message, or (MJPEG) the previous part was acknowledged."""
+        self.outstanding += 1
+        self.requests += 1
+        self.last_request = now
+
+    # -- decisions out ------------------------------------------------------------------------------------
+    @property
+    def wants_frame(self) -> bool:
+        return self.outstanding > 0
+
+    def delay(self, now: float, max_fps: float) -> float:
+        """Seconds to wait before picking the next frame, under the widget's cap and this viewer's own."""
+        caps = [cap for cap in (max_fps, self.own_cap) if cap > 0]
+        self._pacer.max_fps = min(caps) if caps else 0.0
+        return self._pacer.delay(now)
+
+    def picked(self, now: float) -> None:
+        """A frame was picked for this viewer. Pace from here, not from the send: otherwise every encode
+        would stretch the interval and a viewer could never reach max_fps."""
+        self._pacer.sent(now)
+
+    def failed(self, key: Key) -> None:
+        """Rendering frame ``key`` failed (the stream shows the error); the grant waits for a newer one."""
+        self.last_key = key
+
+    def sent(self, encoded: Encoded, now: float) -> None:
+        """Frame ``encoded`` goes out against one grant."""
+        key = (encoded.seq, encoded.rev)
+        self.last_key = key
+        self.outstanding -= 1
+        self._sent.add(now)
+        self._t_capture[key] = encoded.t_capture
+        self._sent_at[key] = now
+        # A viewer that never reports paints (MJPEG, a bare client) must not grow these.
+        bound = 2 * self.limits.max_outstanding + 2
+        for table in (self._t_capture, self._sent_at):
+            if len(table) > bound:
+                del table[next(iter(table))]
+
+    def _record_paint(self, painted: Painted, now: float, wall: float) -> None:
+        key = (painted.seq, painted.rev)
+        self._painted.add(now)
+        sent_at = self._sent_at.pop(key, None)
+        if sent_at is not None:
+            self._trips.append(now - sent_at)
+        t_capture = self._t_capture.pop(key, None)
+        if t_capture is not None:
+            self._latencies.append((now, (wall - t_capture) * 1000.0))
+
+    # -- reports ------------------------------------------------------------------------------------------
+    def adapt(self, now: float, fps_source: float, max_fps: float) -> int:
+        """One automatic-quality step (about once a second); a view asking for nothing (hidden, paused)
+        holds its level. Returns the level to encode at."""
+        active = now - self.last_request < 1.0
+        cap = max_fps if max_fps > 0 else fps_source
+        target = min(cap, fps_source) if active else 0.0
+        trip = statistics.median(self._trips) if self._trips else None
+        return self.quality.observe(now, self._painted.rate(now), target, trip)
+
+    def recent_latencies(self, now: float) -> list[float]:
+        """Capture-to-paint latencies (ms) of the paints reported in the last 2 s."""
+        return [latency for at, latency in self._latencies if at > now - 2.0]
+
+    def stats(self, now: float) -> dict[str, Any]:
+        latencies = self.recent_latencies(now)
+        return {
+            "fps_sent": round(self._sent.rate(now), 2),
+            "fps_painted": round(self._painted.rate(now), 2),
+            "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "outstanding": self.outstanding,
+            "requests": self.requests,
+            "quality_level": self.quality.level,
+        }
