@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
+import logging
 import signal
 import socket
 import statistics
@@ -19,7 +21,7 @@ import pytest
 
 from livecam_widget import LiveFrame, draw_code, read_code
 from livecam_widget._access import is_own_page
-from tests.conftest import wait_for
+from tests.conftest import livecam_threads, wait_for
 from tests.test_stream import Producer
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -226,3 +228,42 @@ def test_closing_the_widget_ends_mjpeg_viewers() -> None:
         for _ in parts:
             pass
     wait_for(lambda: lf.closed)
+
+
+def test_closing_with_mjpeg_viewers_attached_prints_nothing(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """MJPEG readers in the middle of a stream when the widget closes: they end, and nothing is printed
+    (no "Event loop is closed" traceback, no "Task was destroyed but it is pending")."""
+
+    def read(url: str, counts: list[int], i: int) -> None:
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            conn.request("GET", f"{parts.path}?{parts.query}")
+            response = conn.getresponse()
+            while response.read(4096):
+                counts[i] += 1
+        except (OSError, http.client.HTTPException):
+            pass  # the stream ended under the reader: that is the point
+        finally:
+            conn.close()
+
+    for _ in range(5):  # the race needs a few tries to show
+        lf = LiveFrame("testpattern:320x240", fps=60, max_fps=0)
+        counts = [0] * 6
+        readers = [threading.Thread(target=read, args=(lf.mjpeg_url, counts, i)) for i in range(6)]
+        for reader in readers:
+            reader.start()
+        wait_for(lambda counts=counts: min(counts) >= 3)
+        lf.close()
+        for reader in readers:
+            reader.join(10)
+        assert not any(reader.is_alive() for reader in readers)
+    wait_for(lambda: not livecam_threads())
+    gc.collect()  # a task destroyed pending says so when it is collected
+    out, err = capfd.readouterr()
+    assert err == "", err
+    assert "Traceback" not in out and "Error" not in out, out
+    logged = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not logged, logged  # asyncio and concurrent.futures report through logging

@@ -100,20 +100,31 @@ class LoopDoor:
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
         """Run the coroutine ``make()`` on the loop and wait up to ``timeout`` seconds for its result;
-        TimeoutError (the coroutine is cancelled) or LoopGone otherwise."""
-        loop = self._loop
-        if loop is None:
-            raise LoopGone()
-        coro = make()
+        TimeoutError (the coroutine is cancelled) or LoopGone otherwise.
+
+        The coroutine is made and cancelled on the loop thread, through this door: unlike
+        ``asyncio.run_coroutine_threadsafe``, nothing here touches a loop that has closed meanwhile."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        tasks: list[asyncio.Task[T]] = []
+
+        def settle(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                done.cancel()
+            elif (error := task.exception()) is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(task.result())
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(make())
+            tasks.append(task)
+            task.add_done_callback(settle)
+
+        self._schedule(start)
         try:
-            future = asyncio.run_coroutine_threadsafe(coro, loop)
-        except RuntimeError:  # closed between the check and the call
-            coro.close()
-            raise LoopGone() from None
-        try:
-            return future.result(timeout)
+            return done.result(timeout)
         except concurrent.futures.TimeoutError:
-            future.cancel()
+            self.post(lambda: [task.cancel() for task in tasks])
             raise TimeoutError(f"no result within {timeout:g} s") from None
         except concurrent.futures.CancelledError:  # the loop cancelled it: it is shutting down
             raise LoopGone() from None
@@ -133,6 +144,16 @@ def _name(fn: Callable[..., object]) -> str:
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+def cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel every task still on ``loop`` and let each one finish, before the loop closes (what
+    ``asyncio.run`` does), so no task is destroyed pending and no waiter in another thread hangs."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> None:

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from ._door import spawn
 from ._encoder import Failure
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
-from ._stream import Stream
+from ._stream import Stream, StreamClosed
 from ._viewer import Close, Limits, ViewerCore
 
 log = logging.getLogger("livecam_widget.server")
@@ -81,6 +81,8 @@ class LoopViewer:
             await self._serve_grants()
         except (asyncio.CancelledError, ConnectionClosed):
             raise
+        except StreamClosed:
+            pass  # the widget closed; its close (1001) is on its way to the client
         except RuntimeError:  # the encode pool is gone: the server (or the interpreter) is shutting down
             await self.close(CLOSE_GOING_AWAY, "server shutting down")
         except Exception:

@@ -42,7 +42,7 @@ from ._door import LoopDoor, LoopGone
 from ._encoder import Encoded, Failure, describe_exception
 from ._page import PAGE
 from ._protocol import PATH_PREFIX
-from ._stream import Stream
+from ._stream import Stream, StreamClosed
 from ._threads import Worker
 from ._viewer import NOTHING_SENT, Limits, ViewerCore
 
@@ -147,8 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 viewers.wait_acked(self.connection)
                 core.grant(clock())  # acknowledged: the reader has room for the next part
-        except LoopGone:
-            return  # the server stopped
+        except (LoopGone, StreamClosed):
+            return  # the widget closed, or the server stopped
         except (BrokenPipeError, ConnectionResetError, OSError):
             return  # the viewer went away
 
@@ -248,7 +248,7 @@ class HttpViewers(Worker):
             return None
         try:
             result = self.door.run(lambda: stream.next_encoded(NOTHING_SENT), 5.0)
-        except (LoopGone, TimeoutError):
+        except (LoopGone, StreamClosed, TimeoutError):
             return None
         if isinstance(result, Encoded) and result.mime == "image/jpeg":
             return result.data

@@ -22,7 +22,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from . import _access
-from ._door import LoopDoor, LoopGone
+from ._door import LoopDoor, LoopGone, cancel_all
 from ._drivers import WebSocketViewer
 from ._http import HttpViewers
 from ._logs import redacting_logger
@@ -139,6 +139,7 @@ class FrameServer(Worker):
         finally:
             self.door.shut()
             with contextlib.suppress(Exception):
+                cancel_all(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 

@@ -33,6 +33,10 @@ from ._viewer import Key, ViewerCore
 Listener = Callable[[str, Any], None]
 
 
+class StreamClosed(Exception):
+    """The stream was removed from its server (the widget closed) while something waited for a frame."""
+
+
 class Attached(Protocol):
     """A viewer as the stream sees it: its rules, and how to reach it."""
 
@@ -68,6 +72,7 @@ class Stream:
         self._waiters = 0
         self._changed: asyncio.Event | None = None
         self._door: LoopDoor | None = None
+        self._detached = False
         slot.on_put = self.notify
 
     # -- any thread ---------------------------------------------------------------------------------------
@@ -93,6 +98,8 @@ class Stream:
     def detach(self) -> None:
         """Removed from the server: say so to every viewer and close them."""
         self._door = None
+        self._detached = True
+        self._signal()  # every wait_frame() ends with StreamClosed
         self.set_state("closed")
         for viewer in list(self.viewers):
             spawn(viewer.close(CLOSE_GOING_AWAY, "widget closed"))
@@ -150,10 +157,12 @@ class Stream:
         return None
 
     async def wait_frame(self, after: Key) -> Frame:
-        """The newest frame newer than ``after``, waiting for one if needed."""
+        """The newest frame newer than ``after``, waiting for one if needed; StreamClosed once detached."""
         assert self._changed is not None, "Stream.attach() first"
         frame = self._newest(after)
         while frame is None:
+            if self._detached:
+                raise StreamClosed()
             event = self._changed
             self._waiters += 1  # announce before re-checking, so a put in between is never missed
             try:
