@@ -80,7 +80,8 @@ class Served:
             return 0
         if isinstance(self.target, LiveFrame):
             # Private, but exact: the counter behind stats["encodes_per_s"] (which is a 1 s snapshot).
-            return int(self.target._stream.encodes)
+            session = self.target._session
+            return session.stream.cache.encodes if session is not None else 0
         return self.target.encodes
 
 

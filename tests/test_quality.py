@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from livecam_widget._origin import OriginPolicy
 from livecam_widget._quality import LADDER, QualityController, settings_at
 from livecam_widget._slot import LatestFrame
 from livecam_widget._stream import Stream
-from livecam_widget.client import FrameClient
 from tests.conftest import FakeClock
 
 FAST_TRIP = 0.005  # a frame's trip well within a 30 fps interval
@@ -121,40 +119,3 @@ def test_quality_accepts_auto_or_1_to_100() -> None:
         for bad in (0, 101, "best"):
             with pytest.raises(traitlets.TraitError, match="auto"):
                 lf.quality = bad
-
-
-@pytest.mark.realtime
-def test_a_slow_viewer_steps_down_while_a_fast_one_stays_on_top() -> None:
-    async def fast(lf: LiveFrame, until: float) -> int:
-        async with FrameClient(lf.url) as client:
-            size = 0
-            while time.monotonic() < until:
-                size = len((await client.next()).data)
-            return size
-
-    async def slow(lf: LiveFrame, until: float) -> int:
-        async with FrameClient(lf.url) as client:
-            frame = await client.next()
-            while time.monotonic() < until:
-                await asyncio.sleep(0.25)  # a viewer that paints 4 fps of a 30 fps stream
-                frame = await client.next()
-            return len(frame.data)
-
-    async def levels_at(lf: LiveFrame, when: float) -> list[int]:
-        await asyncio.sleep(when - time.monotonic())  # both viewers still connected
-        assert lf._session is not None and lf._session.server is not None
-        viewers = lf._session.stream.viewers
-        return sorted(lf._session.server.door.call(lambda: [v.core.quality.level for v in viewers]))
-
-    async def scenario(lf: LiveFrame) -> None:
-        until = time.monotonic() + 8.0
-        fast_size, slow_size, levels = await asyncio.gather(
-            fast(lf, until), slow(lf, until), levels_at(lf, until - 0.5)
-        )
-        assert len(levels) == 2, levels
-        assert levels[0] == 0, f"the fast viewer was lowered too: {levels}"
-        assert levels[1] >= 2, f"the slow viewer did not step down: {levels}"
-        assert slow_size < fast_size, (slow_size, fast_size)
-
-    with LiveFrame("testpattern:640x360", fps=30, quality="auto") as lf:
-        asyncio.run(scenario(lf))

@@ -1,0 +1,215 @@
+"""The loop-side drivers over a stream, with a recording channel instead of a socket (deterministic).
+
+``RecordingViewer`` is a ``LoopViewer`` whose bytes go into lists: the driver's decisions (what is sent,
+when a grant is spent, when it closes) are checked on a real loop and real encodes, with no network and
+no pacing sleeps (``max_fps=0``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+
+from livecam_widget._door import LoopDoor
+from livecam_widget._drivers import CommRouter, LoopViewer
+from livecam_widget._encoder import Look, Settings
+from livecam_widget._origin import OriginPolicy
+from livecam_widget._protocol import CLOSE_POLICY, Pointer
+from livecam_widget._slot import LatestFrame
+from livecam_widget._stream import Stream
+from livecam_widget._viewer import Limits
+from tests.conftest import FakeClock
+
+NOISE = np.random.default_rng(7).integers(0, 256, (96, 128, 3), np.uint8)
+
+
+class RecordingViewer(LoopViewer):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.frames: list[tuple[dict[str, Any], bytes]] = []
+        self.texts: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+        self.frames.append((header, data))
+
+    def send_text(self, text: str) -> None:
+        self.texts.append(json.loads(text))
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        await self.end()
+
+
+@asynccontextmanager
+async def attached(look: Look, now: float | None = None, **kwargs: Any) -> AsyncIterator[Stream]:
+    stream = Stream(LatestFrame(), look, OriginPolicy(env=""), **kwargs)
+    door = LoopDoor()
+    door.open(asyncio.get_running_loop())
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        stream.attach(door, asyncio.get_running_loop(), pool, time.monotonic() if now is None else now)
+        yield stream
+        door.shut()
+
+
+def viewer(
+    stream: Stream, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic
+) -> RecordingViewer:
+    return RecordingViewer(stream, limits or Limits(), clock, time.time)
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.005)
+
+
+def test_one_frame_per_grant_newest_first_and_no_repeats() -> None:
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0)) as stream:
+            v = viewer(stream)
+            v.begin()
+            assert v.texts[0]["type"] == "hello" and v in stream.viewers
+            stream.slot.put(NOISE)
+            stream.slot.put(NOISE)  # the newest of the two is what a grant gets
+            await v.handle('{"type":"next"}')
+            await until(lambda: v.frames)
+            assert v.frames[0][0]["seq"] == 2 and v.core.outstanding == 0
+            await v.handle('{"type":"next"}')
+            await asyncio.sleep(0.05)
+            assert len(v.frames) == 1  # nothing newer: the grant waits
+            stream.slot.put(NOISE)
+            await until(lambda: len(v.frames) == 2)
+            assert v.frames[1][0]["seq"] == 3
+            await v.end()
+            assert v not in stream.viewers
+
+    asyncio.run(scenario())
+
+
+def test_a_rule_break_closes_only_that_viewer() -> None:
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0)) as stream:
+            bad, good = viewer(stream, Limits(max_outstanding=1)), viewer(stream)
+            bad.begin()
+            good.begin()
+            assert await bad.handle('{"type":"next"}')
+            assert not await bad.handle('{"type":"next"}')
+            assert bad.closed == (CLOSE_POLICY, "more than 1 outstanding requests")
+            await good.handle('{"type":"next"}')
+            stream.slot.put(NOISE)
+            await until(lambda: good.frames)
+            assert stream.viewers == {good}
+            await good.end()
+
+    asyncio.run(scenario())
+
+
+def test_the_level_a_viewer_is_on_decides_its_encode_and_levels_share() -> None:
+    async def scenario() -> None:
+        async with attached(Look(settings=Settings(auto_quality=True), max_fps=0)) as stream:
+            top, low, low2 = viewer(stream), viewer(stream), viewer(stream)
+            low.core.quality.level = low2.core.quality.level = 5
+            for v in (top, low, low2):
+                v.begin()
+                await v.handle('{"type":"next"}')
+            stream.slot.put(NOISE)
+            await until(lambda: all(v.frames for v in (top, low, low2)))
+            assert len(low.frames[0][1]) < len(top.frames[0][1])
+            assert low.frames[0][1] == low2.frames[0][1]
+            assert low.frames[0][0]["full_width"] == 128 and low.frames[0][0]["width"] == 64
+            assert stream.cache.encodes == 2  # one per level, not one per viewer
+            for v in (top, low, low2):
+                await v.end()
+
+    asyncio.run(scenario())
+
+
+def test_pointer_messages_reach_the_stream_s_handler() -> None:
+    got: list[Pointer] = []
+
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0), on_pointer=got.append) as stream:
+            v = viewer(stream)
+            v.begin()
+            assert await v.handle('{"type":"pointer","event":"drag","x0":1,"y0":2,"x1":3,"y1":4}')
+            assert not v.core.wants_frame
+            await v.end()
+
+    asyncio.run(scenario())
+    assert got == [Pointer("drag", 1, 2, 3, 4, 0)]
+
+
+def test_comm_viewers_open_serve_and_close_by_view_id() -> None:
+    sent: list[tuple[dict[str, Any], list[bytes]]] = []
+
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0)) as stream:
+            router = CommRouter(stream, lambda c, b: sent.append((c, b)), Limits(), time.monotonic, time.time)
+            router.message("v1", {"livecam": "open"})
+            router.message("v1", {"livecam": "message", "text": '{"type":"next"}'})
+            router.message("v2", {"livecam": "message", "text": '{"type":"next"}'})  # never opened: ignored
+            stream.slot.put(NOISE)
+            await until(lambda: any(c["livecam"] == "frame" for c, _ in sent))
+            frame = next((c, b) for c, b in sent if c["livecam"] == "frame")
+            assert frame[0]["view"] == "v1" and frame[0]["header"]["seq"] == 1 and len(frame[1]) == 1
+            assert len(stream.viewers) == 1
+            router.message("v1", {"livecam": "close"})
+            await until(lambda: not stream.viewers)
+
+    asyncio.run(scenario())
+    assert sent[0][0] == {"livecam": "text", "view": "v1", "text": sent[0][0]["text"]}
+    assert json.loads(sent[0][0]["text"])["type"] == "hello"
+
+
+def test_closing_the_stream_says_closed_and_ends_every_viewer() -> None:
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0)) as stream:
+            views = [viewer(stream) for _ in range(3)]
+            for v in views:
+                v.begin()
+            stream.detach()
+            await until(lambda: all(v.closed for v in views))
+            assert {v.closed for v in views} == {(1001, "widget closed")}
+            assert all(v.texts[-1] == {"type": "status", "state": "closed", "error": None} for v in views)
+
+    asyncio.run(scenario())
+
+
+
+def test_the_stats_tick_reports_and_steps_a_slow_viewer_down(clock: FakeClock) -> None:
+    """The once-a-second tick, on a fake clock: 30 fps in, one viewer painting 4 fps, one keeping up."""
+    reports: list[tuple[str, Any]] = []
+
+    async def scenario() -> None:
+        look = Look(settings=Settings(auto_quality=True), max_fps=30)
+        async with attached(look, now=clock(), listener=lambda n, v: reports.append((n, v))) as stream:
+            slow, fast = viewer(stream, clock=clock), viewer(stream, clock=clock)
+            for v in (slow, fast):
+                v.begin()
+            for _second in range(8):
+                for i in range(30):
+                    seq = stream.slot.put(NOISE)
+                    for v, every in ((fast, 1), (slow, 8)):
+                        if i % every == 0:
+                            painted = {"seq": v.core.last_key[0], "rev": 0}
+                            await v.handle(json.dumps({"type": "next", "painted": painted}))
+                            await until(lambda v=v, seq=seq: v.core.last_key[0] == seq)
+                    clock.advance(1 / 30)
+                stream.tick(clock())
+            assert slow.core.quality.level >= 2 and fast.core.quality.level == 0
+            assert slow.texts[-1]["type"] == "stats" and slow.texts[-1]["quality_level"] >= 2
+            for v in (slow, fast):
+                await v.end()
+
+    asyncio.run(scenario())
+    stats = [value for name, value in reports if name == "stats"]
+    assert len(stats) == 8 and stats[-1]["fps_source"] == 30.0 and stats[-1]["clients"] == 2

@@ -1,0 +1,183 @@
+"""The viewer rules (``_viewer.ViewerCore``), fed events and a fake clock: no sockets, no sleeping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from livecam_widget._encoder import Encoded
+from livecam_widget._protocol import (
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_UNSUPPORTED,
+    MAX_CLIENT_MESSAGE,
+    Pointer,
+)
+from livecam_widget._quality import LADDER
+from livecam_widget._viewer import NOTHING_SENT, Close, Granted, Limits, ViewerCore
+from tests.conftest import FakeClock
+
+WALL = 1_700_000_000.0  # wall clock at FakeClock's start
+
+
+def encoded(seq: int, rev: int = 0, t_capture: float = WALL) -> Encoded:
+    return Encoded(seq, rev, t_capture, "image/jpeg", 8, 8, 8, 8, b"x" * 10, 1.0)
+
+
+def nxt(painted: tuple[int, int] | None = None) -> str:
+    message: dict[str, object] = {"type": "next"}
+    if painted is not None:
+        message["painted"] = {"seq": painted[0], "rev": painted[1]}
+    return json.dumps(message)
+
+
+def core_at(clock: FakeClock, **limits: float) -> ViewerCore:
+    return ViewerCore(Limits(**limits), clock())  # type: ignore[arg-type]
+
+
+def wall(clock: FakeClock) -> float:
+    return WALL + clock() - 1000.0
+
+
+def test_hello_says_the_limits_and_state(clock: FakeClock) -> None:
+    hello = json.loads(core_at(clock, max_outstanding=3).hello("paused"))
+    assert hello == {
+        "type": "hello",
+        "protocol": 1,
+        "max_outstanding": 3,
+        "max_messages_per_s": 1000.0,
+        "state": "paused",
+    }
+
+
+def test_a_next_is_a_grant_and_a_frame_spends_it(clock: FakeClock) -> None:
+    core = core_at(clock)
+    assert not core.wants_frame and core.last_key == NOTHING_SENT
+    assert core.receive(nxt(), clock(), wall(clock)) == Granted()
+    assert core.wants_frame and core.outstanding == 1 and core.requests == 1
+    core.sent(encoded(5), clock())
+    assert not core.wants_frame and core.last_key == (5, 0)
+
+
+def test_grants_beyond_max_outstanding_close_with_1008(clock: FakeClock) -> None:
+    core = core_at(clock, max_outstanding=2)
+    assert core.receive(nxt(), clock(), wall(clock)) == Granted()
+    assert core.receive(nxt(), clock(), wall(clock)) == Granted()
+    decision = core.receive(nxt(), clock(), wall(clock))
+    assert decision == Close(CLOSE_POLICY, "more than 2 outstanding requests")
+
+
+def test_the_message_rate_limit_refills_with_time(clock: FakeClock) -> None:
+    core = core_at(clock, max_messages_per_s=10, max_outstanding=1000)
+    decisions = [core.receive(nxt(), clock(), wall(clock)) for _ in range(11)]
+    assert decisions[:10] == [Granted()] * 10
+    assert decisions[10] == Close(CLOSE_POLICY, "more than 10 messages/s")
+    clock.advance(0.5)  # five tokens back
+    assert [core.receive(nxt(), clock(), wall(clock)) for _ in range(5)] == [Granted()] * 5
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        (b"\x00binary", CLOSE_UNSUPPORTED),
+        ("x" * (MAX_CLIENT_MESSAGE + 1), CLOSE_TOO_BIG),
+        ("not json", CLOSE_POLICY),
+        ('{"type": "shout"}', CLOSE_POLICY),
+    ],
+)
+def test_protocol_errors_become_close_decisions(clock: FakeClock, message: str | bytes, code: int) -> None:
+    decision = core_at(clock).receive(message, clock(), wall(clock))
+    assert isinstance(decision, Close) and decision.code == code
+
+
+def test_pointer_events_are_handed_on_and_are_not_grants(clock: FakeClock) -> None:
+    core = core_at(clock)
+    decision = core.receive('{"type":"pointer","event":"click","x":3,"y":4}', clock(), wall(clock))
+    assert decision == Pointer("click", 3, 4, 3, 4, 0)
+    assert core.outstanding == 0 and core.requests == 0
+
+
+def test_pacing_keeps_frames_max_fps_apart_under_the_lower_cap(clock: FakeClock) -> None:
+    core = core_at(clock)
+    assert core.delay(clock(), 20.0) == 0.0  # the first frame goes at once
+    core.picked(clock())
+    clock.advance(0.01)
+    assert core.delay(clock(), 20.0) == pytest.approx(0.04)
+    assert core.delay(clock(), 0.0) == 0.0  # max_fps=0: no cap
+    capped = ViewerCore(Limits(), clock(), own_cap=5.0)  # MJPEG's ?fps=5 under max_fps=20
+    capped.picked(clock())
+    assert capped.delay(clock(), 20.0) == pytest.approx(0.2)
+    assert capped.delay(clock(), 2.0) == pytest.approx(0.5)  # the widget's cap, when lower, wins
+
+
+def test_a_viewer_that_always_asks_is_paced_to_max_fps(clock: FakeClock) -> None:
+    """What the server's sender does, step by step: 2 s of a viewer that re-grants at once."""
+    core = core_at(clock)
+    sent = 0
+    started = clock()
+    while clock() - started < 2.0:
+        core.receive(nxt(), clock(), wall(clock))
+        clock.advance(core.delay(clock(), 20.0))
+        core.picked(clock())
+        clock.advance(0.003)  # the encode
+        sent += 1
+        core.sent(encoded(sent), clock())
+    assert sent in (40, 41)
+
+
+def test_a_failed_render_moves_on_without_spending_the_grant(clock: FakeClock) -> None:
+    core = core_at(clock)
+    core.receive(nxt(), clock(), wall(clock))
+    core.failed((7, 2))
+    assert core.last_key == (7, 2) and core.wants_frame
+
+
+def test_paint_reports_give_latency_and_rates(clock: FakeClock) -> None:
+    core = core_at(clock)
+    for seq in range(1, 11):
+        core.receive(nxt((seq - 1, 0)) if seq > 1 else nxt(), clock(), wall(clock))
+        core.sent(encoded(seq, t_capture=wall(clock) - 0.010), clock())  # captured 10 ms before sending
+        clock.advance(0.030)  # 30 ms to the browser's paint report
+    core.receive(nxt((10, 0)), clock(), wall(clock))
+    stats = core.stats(clock())
+    assert stats["latency_ms"] == pytest.approx(40.0)
+    assert stats["fps_painted"] == 10 and stats["fps_sent"] == 10
+    assert stats["requests"] == 11 and stats["outstanding"] == 1
+    clock.advance(3.0)  # old reports age out
+    assert core.stats(clock())["latency_ms"] is None and core.stats(clock())["fps_painted"] == 0
+
+
+def test_a_viewer_that_never_reports_paints_holds_bounded_records(clock: FakeClock) -> None:
+    core = core_at(clock, max_outstanding=4)
+    for seq in range(1, 1001):
+        core.grant(clock())
+        core.sent(encoded(seq), clock())
+    assert len(core._sent_at) <= 10 and len(core._t_capture) <= 10
+
+
+def test_automatic_quality_steps_a_slow_viewer_down_and_holds_an_idle_one(clock: FakeClock) -> None:
+    slow, idle = core_at(clock), core_at(clock)
+    seq = 0
+    for _ in range(9):  # 9 s at 4 fps painted against a 30 fps source
+        for _ in range(4):
+            seq += 1
+            slow.receive(nxt((seq - 1, 0)), clock(), wall(clock))
+            slow.sent(encoded(seq), clock())
+            clock.advance(0.25)
+        slow.adapt(clock(), 30.0, 30.0)
+        idle.adapt(clock(), 30.0, 30.0)  # asked for nothing: a hidden or paused view
+    assert slow.quality.level >= 3
+    assert idle.quality.level == 0
+    assert slow.stats(clock())["quality_level"] == slow.quality.level < len(LADDER)
+
+
+def test_automatic_quality_keeps_a_viewer_that_keeps_up_on_top(clock: FakeClock) -> None:
+    fast = core_at(clock)
+    for seq in range(1, 301):  # 10 s at 30 fps, each frame painted when the next is asked for
+        fast.receive(nxt((seq - 1, 0)), clock(), wall(clock))
+        fast.sent(encoded(seq), clock())
+        clock.advance(1 / 30)
+        if seq % 30 == 0:
+            fast.adapt(clock(), 30.0, 30.0)
+    assert fast.quality.level == 0
