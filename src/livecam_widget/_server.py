@@ -13,8 +13,9 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
+from types import MappingProxyType
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
@@ -63,7 +64,8 @@ class FrameServer(Worker):
         self.door = LoopDoor()
         #: Widgets using this server (``_registry`` counts them; the last one out stops it).
         self.refs = 0
-        self._streams: dict[str, Stream] = {}
+        #: The stream table: written on the loop only, as a new dict swapped whole, so any thread may read it.
+        self._streams: Mapping[str, Stream] = MappingProxyType({})
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
@@ -94,7 +96,7 @@ class FrameServer(Worker):
         return ended
 
     def stream(self, stream_id: str) -> Stream | None:
-        """The stream with this id, or None (a plain dict read: safe from any thread)."""
+        """The stream with this id, or None; any thread."""
         return self._streams.get(stream_id)
 
     def http(self, port: int = 0) -> HttpViewers:
@@ -116,13 +118,13 @@ class FrameServer(Worker):
     def add(self, stream: Stream) -> None:
         def attach() -> None:
             stream.attach(self.door, asyncio.get_running_loop(), self._executor, self.clock())
-            self._streams[stream.id] = stream
+            self._streams = MappingProxyType({**self._streams, stream.id: stream})
 
         self.door.call(attach)
 
     def remove(self, stream: Stream, wait: bool = True) -> None:
         def detach() -> None:
-            self._streams.pop(stream.id, None)
+            self._streams = MappingProxyType({k: v for k, v in self._streams.items() if k != stream.id})
             stream.detach()
 
         if not wait:
@@ -215,7 +217,7 @@ class FrameServer(Worker):
         while True:
             await asyncio.sleep(self.stats_interval)
             now = self.clock()
-            for stream in list(self._streams.values()):
+            for stream in self._streams.values():
                 try:
                     stream.tick(now)
                 except Exception:
