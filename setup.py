@@ -1,9 +1,10 @@
 """Build hook: ship the frontend in the wheel.
 
-The frontend lives in ``js/`` as two ES modules (``pull.js``: pure pacing logic, tested with ``node --test``;
-``widget.js``: the DOM layer). anywidget loads one module, so the build composes them into
+The frontend lives in ``js/`` as several plain ES modules (pure logic tested with ``node --test``, the DOM
+layer, anywidget's entry point ``widget.js``). anywidget loads one module, so the build composes them into
 ``livecam_widget/static/widget.js`` with the same function the package uses at run time in a source
-checkout (``livecam_widget._frontend.compose``). No bundler, no npm at install time.
+checkout (``livecam_widget._frontend.compose``), next to ``static/widget.css``. No bundler, no npm at install
+time.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ ROOT = pathlib.Path(__file__).parent
 class BuildWithFrontend(build_py):
     def run(self) -> None:
         super().run()
+        static = pathlib.Path(self.build_lib) / "livecam_widget" / "static"
+        js = ROOT / "js"
+        if not (js / "widget.js").is_file():
+            # An sdist has no js/; it carries the composed files as package data (copied by super().run()).
+            if (static / "widget.js").is_file() and (static / "widget.css").is_file():
+                return
+            raise RuntimeError(f"no frontend to build: no {js}/widget.js and no composed {static}/widget.js")
+        # Loaded by path: the package itself imports anywidget, which need not be installed at build time.
         spec = importlib.util.spec_from_file_location("_frontend", ROOT / "src/livecam_widget/_frontend.py")
         assert spec and spec.loader
         frontend = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(frontend)
-        static = pathlib.Path(self.build_lib) / "livecam_widget" / "static"
         static.mkdir(parents=True, exist_ok=True)
-        (static / "widget.js").write_text(frontend.compose(ROOT / "js"), encoding="utf-8")
-        (static / "widget.css").write_text((ROOT / "js/widget.css").read_text(encoding="utf-8"), encoding="utf-8")
+        (static / "widget.js").write_text(frontend.compose(js), encoding="utf-8")
+        (static / "widget.css").write_text((js / "widget.css").read_text(encoding="utf-8"), encoding="utf-8")
 
 
 setup(cmdclass={"build_py": BuildWithFrontend})

@@ -1,8 +1,9 @@
 // Pure client logic for the livecam wire protocol (docs/protocol.md): no DOM, no sockets, no timers, so it
-// runs and is tested in plain node. widget.js wires it to a WebSocket, a canvas and the page.
+// runs and is tested in plain node. view.js wires it to a canvas and the page, transports.js to a WebSocket
+// or the comm channel.
 //
-// This file is concatenated with widget.js into one module, so it declares only its exported names at top
-// level; anything else lives inside them.
+// The build joins the js/ modules into one (src/livecam_widget/_frontend.py), where every top-level name
+// shares one scope: this file declares only its exported names at top level; anything else lives inside them.
 
 /**
  * Split one binary frame message: uint32 big-endian N, N bytes of UTF-8 JSON header, image bytes.

@@ -1,0 +1,120 @@
+// Stand-ins for the browser and anywidget, shared by the node tests (*.test.js). Not part of the widget: the
+// build joins only what widget.js imports.
+
+/**
+ * A stand-in for an anywidget model: records handlers and sent messages, and plays kernel messages.
+ * @param {{canSend?: boolean}} [options]  false: no `send`, like the standalone page's read-only model
+ */
+export function fakeModel({ canSend = true } = {}) {
+  /** @type {Map<string, Set<Function>>} */
+  const handlers = new Map();
+  const sent = [];
+  const model = {
+    sent,
+    handlers,
+    on(name, cb) {
+      if (!handlers.has(name)) handlers.set(name, new Set());
+      handlers.get(name).add(cb);
+    },
+    off(name, cb) {
+      handlers.get(name)?.delete(cb);
+    },
+    /** Deliver a custom message from the kernel, as anywidget does: to every handler. */
+    emit(msg, buffers = []) {
+      for (const cb of handlers.get("msg:custom") ?? []) cb(msg, buffers);
+    },
+    count(name = "msg:custom") {
+      return handlers.get(name)?.size ?? 0;
+    },
+  };
+  if (canSend) model.send = (content) => sent.push(content);
+  return model;
+}
+
+
+/**
+ * A stand-in for the browser's WebSocket: records what the code under test does with it, and lets a test
+ * play the server's side (`serverOpen`, `serverText`, `serverBinary`, `serverClose`).
+ */
+export class FakeSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 3;
+  /** @type {FakeSocket[]} every socket made, newest last */
+  static made = [];
+
+  /** @param {string} url @param {string[]} protocols */
+  constructor(url, protocols) {
+    if (!url.startsWith("ws")) throw new SyntaxError(`bad WebSocket URL ${url}`);
+    this.url = url;
+    this.protocols = protocols;
+    this.readyState = FakeSocket.CONNECTING;
+    this.binaryType = "blob";
+    /** @type {string[]} */
+    this.sent = [];
+    /** @type {number[]} close codes the client asked for */
+    this.closedWith = [];
+    /** @type {((ev: any) => void) | null} */
+    this.onopen = this.onmessage = this.onclose = null;
+    FakeSocket.made.push(this);
+  }
+
+  /** @param {string} text */
+  send(text) {
+    this.sent.push(text);
+  }
+
+  /** @param {number} code */
+  close(code) {
+    this.closedWith.push(code);
+    this.readyState = FakeSocket.CLOSED;
+  }
+
+  serverOpen() {
+    this.readyState = FakeSocket.OPEN;
+    this.onopen?.({});
+  }
+
+  /** @param {string} text */
+  serverText(text) {
+    this.onmessage?.({ data: text });
+  }
+
+  /** @param {ArrayBuffer} data */
+  serverBinary(data) {
+    this.onmessage?.({ data });
+  }
+
+  /** @param {number} code */
+  serverClose(code) {
+    this.readyState = FakeSocket.CLOSED;
+    this.onclose?.({ code });
+  }
+}
+
+/**
+ * A frame message as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes.
+ * @param {Record<string, unknown>} header @param {Uint8Array} image
+ */
+export function buildFrame(header, image) {
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const buf = new ArrayBuffer(4 + head.length + image.length);
+  new DataView(buf).setUint32(0, head.length, false);
+  new Uint8Array(buf, 4).set(head);
+  new Uint8Array(buf, 4 + head.length).set(image);
+  return buf;
+}
+
+/** Handlers that record every event a connection reports, in order. */
+export function recorder() {
+  /** @type {any[][]} */
+  const events = [];
+  return {
+    events,
+    open: () => events.push(["open"]),
+    text: (/** @type {string} */ text) => events.push(["text", text]),
+    frame: (/** @type {any} */ header, /** @type {Uint8Array | null} */ bytes, /** @type {string=} */ error) =>
+      events.push(["frame", header, bytes && [...bytes], error]),
+    close: (/** @type {number} */ code) => events.push(["close", code]),
+  };
+}

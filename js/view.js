@@ -1,0 +1,454 @@
+import { fitWidth, framePoint, keyAction, overlayLines, PullLoop, TransportPlan } from "./pull.js";
+import { CommRouter } from "./router.js";
+import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports.js";
+
+// One view of a LiveFrame: a canvas, a status badge, hover controls, an optional stats overlay. Pacing and
+// state live in PullLoop, the choice of transport in TransportPlan (pull.js), connections in transports.js;
+// this file wires them to the DOM. The streaming path never depends on the kernel's main thread except on
+// the comm transport, the last resort.
+
+/**
+ * The anywidget model as a view uses it. The standalone page's stand-in has only `get`, `on` and `off`: no
+ * `send` (so no comm transport) and no `set` (so the overlay toggle stays local to the view).
+ * @typedef {object} ViewModel
+ * @property {(name: string) => any} get
+ * @property {(name: string, callback: (...args: any[]) => void) => void} on
+ * @property {(name: string, callback: (...args: any[]) => void) => void} off
+ * @property {(content: Record<string, unknown>) => void} [send]
+ * @property {(name: string, value: unknown) => void} [set]
+ * @property {() => void} [save_changes]
+ */
+
+/** Badge text per state; the `error` state shows the server's (or decoder's) text instead. */
+const STATE_LABELS = {
+  connecting: "connecting…",
+  live: "live",
+  paused: "paused",
+  hidden: "hidden",
+  closed: "closed",
+};
+
+/** A press that moves less than this (CSS px) before release is a click, else a drag. */
+const DRAG_MIN_PX = 4;
+
+/** Hover controls: action, label, tooltip (the key in brackets). */
+const CONTROLS = /** @type {const} */ ([
+  ["pause", "❚❚", "pause / resume this view [space]"],
+  ["snapshot", "⤓", "save the frame on screen as PNG [s]"],
+  ["fullscreen", "⤢", "fullscreen [f]"],
+  ["native", "1:1", "1:1 pixels / fit to width [1]"],
+  ["overlay", "i", "stats overlay [i]"],
+]);
+
+/** Model changes that restart the view's stream: a new URL, the widget closed, another transport. */
+const RESTART_ON = ["change:_url", "change:_closed", "change:transport"];
+const RESIZE_ON = ["change:width", "change:height"];
+
+/**
+ * Save the canvas as a PNG download: the exact pixels on screen (the canvas is frame-sized).
+ * @param {HTMLCanvasElement} canvas @param {string} name
+ */
+function downloadPng(canvas, name) {
+  canvas.toBlob((blob) => {
+    if (!blob) return;
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }, "image/png");
+}
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {string} className
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+function element(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
+/**
+ * A live view. Its state is its fields; `close()` undoes everything the constructor set up (anywidget calls
+ * it through `render`'s cleanup when the output goes away or the module reloads).
+ */
+export class LiveView {
+  /**
+   * @param {ViewModel} model
+   * @param {HTMLElement} el  the element anywidget gives this view
+   * @param {() => CommRouter | null} sharedRouter  the model's router from `initialize`, if this view can
+   *   tell it (see RouterRegistry)
+   */
+  constructor(model, el, sharedRouter) {
+    this.model = model;
+    this.el = el;
+    this._sharedRouter = sharedRouter;
+    /** @type {CommRouter | null} made by this view when there is no shared router; closed with the view */
+    this._ownRouter = null;
+
+    this.root = element("div", "livecam");
+    this.root.tabIndex = 0; // focusable, so its keyboard shortcuts apply only when the user picked this view
+    this.root.dataset.livecamFit = "fit";
+    this.canvas = element("canvas", "livecam-canvas");
+    this.badge = element("div", "livecam-status");
+    this.overlay = element("pre", "livecam-overlay");
+    this.controls = element("div", "livecam-controls");
+    this.root.append(this.canvas, this.badge, this.overlay, this.controls);
+    el.append(this.root);
+    this.ctx2d = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext("2d"));
+
+    /** @type {any} header of the frame on screen */
+    this.shownHeader = null;
+    this.shownBytes = 0;
+    this.inView = true; // until the IntersectionObserver reports otherwise
+    /** @type {import("./transports.js").Connection | null} */
+    this.conn = null;
+    this.connSerial = 0; // which connection a late event belongs to
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.reconnectTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.wakeTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.overlayTimer = undefined;
+    this.raf = 0;
+    /** @type {ImageBitmap | null} decoded, waiting for its animation frame */
+    this.queued = null;
+    /** @type {{x: number, y: number, button: number, id: number} | null} where the current press started */
+    this.press = null;
+    // The standalone page (`livecam serve`) has a read-only model: there the overlay is this view's own.
+    this.syncedModel = typeof model.set === "function";
+    this.localOverlay = false;
+    this.plan = this._newPlan();
+    this.loop = this._newLoop();
+
+    for (const [action, label, title] of CONTROLS) this._addControl(action, label, title);
+    this.canvas.addEventListener("pointerdown", this.onPointerDown);
+    this.canvas.addEventListener("pointerup", this.onPointerUp);
+    this.canvas.addEventListener("pointercancel", this.onPointerCancel);
+    // Capture phase on window: runs before JupyterLab's own (document, capture) shortcut handling, so a key
+    // the view handles (e.g. "1") does not also change the cell. Only our keys, only while we have focus.
+    window.addEventListener("keydown", this.onKey, true);
+    this.observer = new IntersectionObserver((entries) => {
+      this.inView = entries[entries.length - 1].isIntersecting;
+      this.onVisibility();
+    });
+    this.observer.observe(this.root);
+    document.addEventListener("visibilitychange", this.onVisibility);
+    for (const name of RESTART_ON) model.on(name, this.start);
+    model.on("change:overlay", this.onOverlayChange);
+    for (const name of RESIZE_ON) model.on(name, this.applySize);
+    this._begin();
+    this.onOverlayChange();
+    this.applySize();
+  }
+
+  /** Undo the constructor: listeners, timers, the connection, the loop. */
+  close() {
+    for (const name of RESTART_ON) this.model.off(name, this.start);
+    this.model.off("change:overlay", this.onOverlayChange);
+    for (const name of RESIZE_ON) this.model.off(name, this.applySize);
+    clearInterval(this.overlayTimer);
+    window.removeEventListener("keydown", this.onKey, true);
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    this.observer.disconnect();
+    this.dropConnection();
+    this.loop.dispose();
+    this._ownRouter?.close();
+    this._ownRouter = null;
+  }
+
+  /** @returns {boolean} on screen: in the viewport and the tab not hidden */
+  visible() {
+    return this.inView && document.visibilityState !== "hidden";
+  }
+
+  /** @param {string} state @param {string | null} detail */
+  show = (state, detail) => {
+    // On both the view's element and the container, so tests can find it either way.
+    this.root.dataset.livecamState = this.el.dataset.livecamState = state;
+    const current = this.plan.current;
+    const via = current && current !== "websocket" && state === "live" ? ` · ${current}` : "";
+    this.badge.textContent =
+      state === "error" ? String(detail) : STATE_LABELS[/** @type {"live"} */ (state)] + via;
+    this.badge.classList.toggle("livecam-error", state === "error");
+  };
+
+  /** Forget the current connection and anything in flight for it, without telling the loop. */
+  dropConnection() {
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.wakeTimer);
+    cancelAnimationFrame(this.raf);
+    this.reconnectTimer = this.wakeTimer = undefined;
+    this.raf = 0;
+    this.queued?.close();
+    this.queued = null;
+    this.connSerial++;
+    this.conn?.close();
+    this.conn = null;
+  }
+
+  /** @returns {CommRouter} the model's router if this view can tell it, else one of its own */
+  commRouter() {
+    if (this._ownRouter) return this._ownRouter;
+    return this._sharedRouter() ?? (this._ownRouter = new CommRouter(this.model));
+  }
+
+  /** A PullLoop whose I/O is this view's connection, timers and badge. */
+  _newLoop() {
+    return new PullLoop({
+      send: (text) => this.conn?.send(text),
+      scheduleReconnect: (ms) => {
+        this.reconnectTimer = setTimeout(() => {
+          this.reconnectTimer = undefined;
+          this.connect();
+        }, ms);
+      },
+      scheduleWake: (ms) => {
+        clearTimeout(this.wakeTimer);
+        this.wakeTimer = setTimeout(() => this.loop.wake(), ms);
+      },
+      onState: this.show,
+      now: () => performance.now(),
+      visible: this.visible(),
+    });
+  }
+
+  /** @returns {TransportPlan} the transports to try, from the model's `transport` and what this page offers */
+  _newPlan() {
+    const available = transportCandidates(this.model, jupyterBaseUrl());
+    return new TransportPlan(this.model.get("transport") || "auto", available);
+  }
+
+  /** Start over from the model: new URL, transport choice, or the widget was closed. */
+  start = () => {
+    this.dropConnection();
+    this.loop.dispose();
+    this.plan = this._newPlan();
+    this.loop = this._newLoop();
+    this._begin();
+  };
+
+  /** Show the fresh loop's state and connect, unless there is nothing (yet, or any more) to connect to. */
+  _begin() {
+    this.loop.setPaused(this.root.dataset.livecamPaused === "1"); // a reconnect keeps this view's pause
+    this.show(this.loop.state, this.loop.detail);
+    if (this.model.get("_closed")) this.loop.dispose();
+    else if (this.model.get("_token")) this.connect();
+    // No token yet means "no stream yet": stay in `connecting` until one is set.
+  }
+
+  /** Open the plan's current transport; its events reach the loop only while it is the current one. */
+  connect() {
+    const kind = this.plan.current;
+    if (!kind) return this.show("error", "no transport can reach the kernel from this page");
+    this.root.dataset.livecamTransport = kind;
+    const serial = ++this.connSerial;
+    const mine = () => serial === this.connSerial;
+    const loop = this.loop;
+    this.conn = openTransport(
+      kind,
+      { model: this.model, page: location, baseUrl: jupyterBaseUrl(), router: () => this.commRouter() },
+      {
+        open: () => mine() && loop.opened(),
+        text: (text) => mine() && loop.text(text),
+        frame: (header, bytes, error) => {
+          if (!mine()) return;
+          if (bytes) void this.showFrame(serial, header, bytes);
+          else loop.failed(loop.frame(null), error ?? "unreadable frame");
+        },
+        close: (code) => {
+          if (!mine()) return;
+          this.conn = null;
+          this.connSerial++;
+          if (code !== 1001) this.plan.failed();
+          loop.closed(code);
+        },
+      },
+    );
+  }
+
+  /** @param {number} serial @param {any} header @param {Uint8Array} bytes */
+  async showFrame(serial, header, bytes) {
+    // Bound now: after a URL change `this.loop` is a new PullLoop whose frame ids restart at 1.
+    const pull = this.loop;
+    const id = pull.frame(header);
+    const t0 = performance.now();
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(new Blob([bytes], { type: header.mime }));
+    } catch (e) {
+      pull.failed(id, `cannot decode frame ${header.seq} (${header.mime}): ${/** @type {Error} */ (e).message}`);
+      return;
+    }
+    const decodeMs = performance.now() - t0;
+    if (serial !== this.connSerial) {
+      bitmap.close(); // the connection went away while decoding; the loop has moved on
+      return;
+    }
+    this.queued = bitmap;
+    this.raf = requestAnimationFrame(() => {
+      this.raf = 0;
+      this.queued = null;
+      const t1 = performance.now();
+      this.paint(bitmap, header);
+      this.shownBytes = bytes.byteLength;
+      this.plan.delivered();
+      pull.painted(id, { decode_ms: decodeMs, paint_ms: performance.now() - t1 });
+      this.root.dataset.livecamPainted = String(pull.stats.painted);
+    });
+  }
+
+  /**
+   * Draw a decoded frame (and close it). quality="auto" may send fewer pixels (full_width/full_height say how
+   * many were meant): draw them at full size, so the picture, the pointer mapping and the layout do not change
+   * with the level.
+   * @param {ImageBitmap} bitmap @param {any} header
+   */
+  paint(bitmap, header) {
+    const { canvas } = this;
+    const w = Number(header.full_width) || Number(header.width) || bitmap.width;
+    const h = Number(header.full_height) || Number(header.height) || bitmap.height;
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w; // resizing clears the canvas, so only when the size really changes
+      canvas.height = h;
+    }
+    this.ctx2d.drawImage(bitmap, 0, 0, w, h);
+    bitmap.close();
+    const shown = this.shownHeader;
+    const resized = !shown || shown.width !== header.width || shown.height !== header.height;
+    this.shownHeader = header;
+    if (resized) this.applySize();
+  }
+
+  /** @returns {boolean} whether the stats overlay is on for this view */
+  overlayOn() {
+    return this.syncedModel ? Boolean(this.model.get("overlay")) : this.localOverlay;
+  }
+
+  drawOverlay = () => {
+    const shown = this.overlayOn();
+    this.root.classList.toggle("livecam-with-overlay", shown);
+    if (!shown) return;
+    this.overlay.textContent = overlayLines({
+      fps: this.loop.fps,
+      server: this.loop.serverStats,
+      header: this.shownHeader,
+      bytes: this.shownBytes,
+      transport: this.plan.current,
+    }).join("\n");
+  };
+
+  onOverlayChange = () => {
+    clearInterval(this.overlayTimer);
+    this.overlayTimer = this.overlayOn() ? setInterval(this.drawOverlay, 500) : undefined;
+    this.drawOverlay();
+  };
+
+  /**
+   * The picture's CSS size; the canvas itself always holds the frame's own pixels (crisp on HiDPI).
+   * 1:1 is one frame pixel per device pixel, so nothing is resampled; otherwise the width/height traits
+   * bound it (aspect kept) and the stylesheet's max-width shrinks it with its cell.
+   */
+  applySize = () => {
+    const { canvas } = this;
+    if (this.root.dataset.livecamFit === "native") {
+      canvas.style.width = `${canvas.width / (window.devicePixelRatio || 1)}px`;
+      return;
+    }
+    const [fw, fh] = this.shownHeader ? [canvas.width, canvas.height] : [0, 0];
+    const w = fitWidth(fw, fh, Number(this.model.get("width")) || 0, Number(this.model.get("height")) || 0);
+    canvas.style.width = w === null ? "" : `${w}px`;
+  };
+
+  /** @param {import("./pull.js").ViewAction} action */
+  act(action) {
+    const { root, model } = this;
+    if (action === "pause") {
+      const paused = root.dataset.livecamPaused !== "1";
+      root.dataset.livecamPaused = paused ? "1" : "0";
+      this.controls.querySelector('[data-livecam-control="pause"]')?.replaceChildren(paused ? "▶" : "❚❚");
+      this.loop.setPaused(paused);
+    } else if (action === "snapshot") {
+      downloadPng(this.canvas, `livecam-${this.shownHeader?.seq ?? 0}.png`);
+    } else if (action === "fullscreen") {
+      if (document.fullscreenElement === root) void document.exitFullscreen();
+      else void root.requestFullscreen?.().catch(() => {});
+    } else if (action === "native") {
+      root.dataset.livecamFit = root.dataset.livecamFit !== "native" ? "native" : "fit";
+      this.applySize();
+    } else if (action === "overlay" && this.syncedModel) {
+      model.set?.("overlay", !model.get("overlay"));
+      model.save_changes?.();
+    } else if (action === "overlay") {
+      this.localOverlay = !this.localOverlay;
+      this.onOverlayChange();
+    }
+  }
+
+  /** @param {import("./pull.js").ViewAction} action @param {string} label @param {string} title */
+  _addControl(action, label, title) {
+    const button = element("button", "livecam-button");
+    button.type = "button";
+    button.dataset.livecamControl = action;
+    button.title = title;
+    button.textContent = label;
+    button.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      this.act(action);
+    });
+    this.controls.append(button);
+  }
+
+  /**
+   * @param {{clientX: number, clientY: number}} ev
+   * @returns {[number, number] | null} in source frame pixels
+   */
+  toFrame(ev) {
+    const rect = this.canvas.getBoundingClientRect();
+    const x = Math.min(Math.max(ev.clientX - rect.left, 0), rect.width);
+    const y = Math.min(Math.max(ev.clientY - rect.top, 0), rect.height);
+    const header = this.shownHeader;
+    const w = Number(header?.source_width ?? header?.width) || 0;
+    const h = Number(header?.source_height ?? header?.height) || 0;
+    return framePoint(x, y, rect.width, rect.height, w, h);
+  }
+
+  /** @param {PointerEvent} ev */
+  onPointerDown = (ev) => {
+    this.press = { x: ev.clientX, y: ev.clientY, button: ev.button, id: ev.pointerId };
+    this.canvas.setPointerCapture?.(ev.pointerId); // a drag that leaves the picture still ends here
+  };
+
+  /** @param {PointerEvent} ev */
+  onPointerUp = (ev) => {
+    const start = this.press;
+    this.press = null;
+    if (!start || start.id !== ev.pointerId || !this.shownHeader) return;
+    const from = this.toFrame({ clientX: start.x, clientY: start.y });
+    const to = this.toFrame(ev);
+    if (!from || !to) return;
+    const button = Math.min(Math.max(start.button, 0), 4);
+    const moved = Math.hypot(ev.clientX - start.x, ev.clientY - start.y);
+    if (moved < DRAG_MIN_PX) this.loop.pointer({ event: "click", x: from[0], y: from[1], button });
+    else this.loop.pointer({ event: "drag", x0: from[0], y0: from[1], x1: to[0], y1: to[1], button });
+  };
+
+  onPointerCancel = () => {
+    this.press = null;
+  };
+
+  /** @param {KeyboardEvent} ev */
+  onKey = (ev) => {
+    const target = /** @type {Node | null} */ (ev.target);
+    if (!target || !this.root.contains(target) || target instanceof HTMLButtonElement) return;
+    const action = keyAction(ev);
+    if (!action) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    this.act(action);
+  };
+
+  onVisibility = () => this.loop.setVisible(this.visible());
+}
