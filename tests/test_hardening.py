@@ -372,11 +372,11 @@ def test_a_generator_that_raises_or_yields_junk_ends_in_a_clear_error() -> None:
         yield np.zeros((4, 4), np.int64)
         raise OSError("camera unplugged")
 
-    with LiveFrame(junk(), fps=200) as lf:
+    with LiveFrame(junk(), fps=200, keep_running=True) as lf:
         wait_for(lambda: lf.state == "ended", timeout=5)
         assert "OSError: camera unplugged" in str(lf.error)
         assert lf.snapshot() is not None  # the last good frame stays
-    with LiveFrame(iter(["junk"]), fps=200) as lf:
+    with LiveFrame(iter(["junk"]), fps=200, keep_running=True) as lf:
         wait_for(lambda: lf.state == "ended", timeout=5)
         wait_for(lambda: lf.error, timeout=5)
         assert "invalid frame" in str(lf.error) and "str" in str(lf.error)

@@ -98,8 +98,8 @@ def test_record_a_generated_source_and_read_it_back(tmp_path: Path) -> None:
 
     path = tmp_path / "out.mp4"
     with LiveFrame(source, fps=30, process=lambda f: 255 - f) as lf:
+        lf.record(str(path))  # a recording wants frames: the source starts
         wait_for(lambda: lf._session.slot.count > 0)
-        lf.record(str(path))
         assert lf.recording == str(path)
         with pytest.raises(RuntimeError, match="already recording"):
             lf.record(str(tmp_path / "other.mp4"))

@@ -46,7 +46,7 @@ def test_a_session_streams_reports_and_closes_without_a_widget() -> None:
 
 def test_an_ended_source_is_delivered_as_state_ended(video_file: Path) -> None:
     traits = Traits()
-    session = Session(str(video_file), Look(), traits)
+    session = Session(str(video_file), Look(), traits, keep_running=True)
     session.start()
     try:
         wait_for(lambda: ("state", "ended", "livecam-notify") in traits.got)

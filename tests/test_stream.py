@@ -159,8 +159,11 @@ def test_each_frame_is_encoded_once_for_all_clients() -> None:
         assert lf._session.stream.cache.encodes == 5
 
 
-def test_no_viewers_means_no_encoding() -> None:
+def test_no_viewers_means_no_capture_and_no_encoding() -> None:
     with LiveFrame("testpattern", fps=60) as lf:
+        time.sleep(0.5)  # what would be 30 frames
+        assert lf._session.slot.count == 0 and lf._session.stream.cache.encodes == 0
+    with LiveFrame("testpattern", fps=60, keep_running=True) as lf:  # captured, still never encoded
         wait_for(lambda: lf._session.slot.count >= 20)
         assert lf._session.stream.cache.encodes == 0
         assert lf._session.slot.dropped >= 19
@@ -320,7 +323,7 @@ def test_missing_camera_raises_and_leaks_nothing() -> None:
 
 
 def test_close_frees_port_threads_and_capture(video_file: Path) -> None:
-    lf = LiveFrame(str(video_file), loop=True)
+    lf = LiveFrame(str(video_file), loop=True, keep_running=True)
     wait_for(lambda: lf._session.slot.count > 0)
     port, source = lf.port, lf._session._source_thread.source  # type: ignore[union-attr]
     fetch(lf.url, 2)
@@ -427,7 +430,7 @@ def test_snapshot_returns_the_processed_frame() -> None:
 
 
 def test_the_first_stats_report_already_has_real_rates() -> None:
-    with LiveFrame("testpattern", fps=30) as lf:
+    with LiveFrame("testpattern", fps=30, keep_running=True) as lf:
         wait_for(lambda: lf.stats, timeout=5)
         assert lf.stats["fps_source"] > 10
 
@@ -460,7 +463,10 @@ def test_a_slow_observer_on_one_widget_leaves_another_widget_s_viewer_at_full_ra
                 arrivals.append(time.monotonic())
         return arrivals
 
-    with LiveFrame("testpattern:320x240", fps=30) as a, LiveFrame("testpattern:320x240", fps=30) as b:
+    with (
+        LiveFrame("testpattern:320x240", fps=30, keep_running=True) as a,  # its stats change every second
+        LiveFrame("testpattern:320x240", fps=30) as b,
+    ):
         a.observe(slow_observer, "stats")
         arrivals = run(watch(b, 4.0))
     gaps = np.diff(arrivals)

@@ -243,15 +243,17 @@ class HttpViewers(Worker):
             self.stopping.wait(0.002)
 
     def snapshot(self, stream: Stream) -> bytes | None:
-        frame = stream.slot.peek()
-        if frame is None:
-            return None
+        """The newest frame as JPEG (a request like a viewer's: an idle source is woken for it); None when
+        there is none within a few seconds."""
         try:
             result = self.door.run(lambda: stream.next_encoded(NOTHING_SENT), 5.0)
         except (LoopGone, StreamClosed, TimeoutError):
-            return None
+            result = None
         if isinstance(result, Encoded) and result.mime == "image/jpeg":
             return result.data
+        frame = stream.slot.peek()  # PNG streams, a failed render, or no new frame in time
+        if frame is None:
+            return None
         look = stream.look
         image = look.render(stream.cache.encoder, frame)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, look.settings.quality])

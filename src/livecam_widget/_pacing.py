@@ -76,3 +76,17 @@ class Deadline:
         wait = max(0.0, self._due - now)
         self._due += interval
         return wait
+
+    def ready(self, now: float) -> bool:
+        """For a producer that paces itself (a camera): may a frame go now? Takes the grid's next slot when
+        it may. Half an interval of tolerance, so a device running at exactly ``fps`` loses no frames to
+        jitter; a faster one is thinned to ``fps``."""
+        if not self.fps or self.fps <= 0:
+            return True
+        interval = 1.0 / self.fps
+        if self._due is None or now - self._due > interval:
+            self._due = now
+        if now < self._due - interval / 2:
+            return False
+        self._due += interval
+        return True

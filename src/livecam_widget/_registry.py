@@ -6,6 +6,10 @@
   hold it), and the camera reports busy; so opening a device closes its previous holder first.
 - Open widgets: ``close_all()`` closes them; it also runs at interpreter exit (``atexit``), so cameras are
   released and viewers get a clean goodbye instead of a dropped connection.
+- Cells: re-running a notebook cell replaces the widgets its earlier runs made. JupyterLab, Notebook 7 and
+  VS Code send the cell's id in each execute request's metadata (``cellId``); a widget remembers the cell
+  and the request that made it, and a request from the same cell with a new message id closes them.
+  Without a cell id (a script, a console, an older frontend) nothing is closed.
 """
 
 from __future__ import annotations
@@ -27,10 +31,19 @@ class Closable(Protocol):
     def close(self) -> object: ...
 
 
+class Replaceable(Protocol):
+    def close(self, *, keep_view: bool = True) -> None: ...
+
+
+#: (cellId, msg_id) of one run of a cell.
+CellRun = tuple[str, str]
+
+
 _lock = threading.Lock()
 _servers: dict[tuple[str, int], FrameServer] = {}
 _claims: dict[str, weakref.ref[Closable]] = {}
 _open: weakref.WeakSet[Closable] = weakref.WeakSet()
+_cells: dict[str, tuple[str, list[weakref.ref[Replaceable]]]] = {}
 
 
 # -- servers ------------------------------------------------------------------------------------------------
@@ -109,6 +122,53 @@ def close_all() -> None:
     for widget in widgets:
         with contextlib.suppress(Exception):
             widget.close()
+
+
+# -- cells --------------------------------------------------------------------------------------------------
+def current_cell() -> CellRun | None:
+    """The cell id and message id of the execute request running now, if the frontend sent a cell id."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    kernel = getattr(get_ipython(), "kernel", None)
+    get_parent = getattr(kernel, "get_parent", None)
+    try:
+        parent = get_parent("shell") if callable(get_parent) else getattr(kernel, "_parent_header", None)
+    except Exception:
+        return None
+    if not isinstance(parent, dict):
+        return None
+    metadata, header = parent.get("metadata") or {}, parent.get("header") or {}
+    cell, run = metadata.get("cellId"), header.get("msg_id")
+    if isinstance(cell, str) and cell and isinstance(run, str) and run:
+        return cell, run
+    return None
+
+
+def close_earlier_runs(cell: CellRun) -> None:
+    """Close (views too: the frontend cleared that output) the widgets made by earlier runs of ``cell``."""
+    cell_id, run = cell
+    with _lock:
+        known = _cells.get(cell_id)
+        if known is None or known[0] == run:
+            return
+        del _cells[cell_id]
+    for ref in known[1]:
+        widget = ref()
+        if widget is not None:
+            with contextlib.suppress(Exception):
+                widget.close(keep_view=False)
+
+
+def made_in(cell: CellRun, widget: Replaceable) -> None:
+    """Remember that ``widget`` was made by this run of its cell."""
+    cell_id, run = cell
+    with _lock:
+        known = _cells.get(cell_id)
+        if known is None or known[0] != run:
+            known = _cells[cell_id] = (run, [])
+        known[1].append(weakref.ref(widget))
 
 
 atexit.register(close_all)

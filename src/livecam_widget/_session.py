@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from . import _registry
+from ._demand import Demand
 from ._door import LoopGone
 from ._drivers import CommRouter, CommSend
-from ._encoder import Look, Settings
+from ._encoder import Look, Settings, describe_exception
 from ._frames import Image, check_frame, owned_copy
 from ._notify import Deliver, Notifier
 from ._origin import OriginPolicy
@@ -49,6 +51,8 @@ class Session:
         allowed_origins: Sequence[str] = (),
         exclusive: bool | None = None,
         open_timeout: float = 5.0,
+        keep_running: bool = False,
+        idle_after: float = 2.0,
     ) -> None:
         """Open the source and register a stream; raises (having released everything) if either fails.
 
@@ -79,6 +83,8 @@ class Session:
             self.closed = True
             raise
         self.slot = LatestFrame()
+        self.demand = Demand(grace=idle_after)
+        self._keep_running = False
         self.notifier = Notifier(deliver)
         self.pointers = PointerHandlers(self.report_handler_error)
         self.stream = Stream(
@@ -99,11 +105,13 @@ class Session:
             raise
         self._comm: CommRouter | None = None
         if src is not None:
+            self.stream.demand = self.demand
             self._source_thread = SourceThread(
-                src, self.update, self.report_source_error, self._on_end, self.source_fps
+                src, self._take, self.report_source_error, self._on_end, self.source_fps, demand=self.demand
             )
         elif source is not None:  # a still ndarray
             self.update(source)
+        self.keep_running = keep_running
 
     # -- where to watch -----------------------------------------------------------------------------------
     def _url_host(self) -> str:
@@ -140,19 +148,64 @@ class Session:
             return
         self.slot.put(owned_copy(checked))
 
+    def _take(self, frame: Any) -> None:
+        """The source thread's sink: into the slot, and through ``process`` at once with keep_running
+        (a process with side effects keeps running when nobody watches)."""
+        self.update(frame)
+        if self._keep_running:
+            newest = self.slot.peek()
+            if newest is not None:
+                try:
+                    self.render(newest)
+                except Exception as exc:
+                    self.report_source_error(describe_exception("process()", exc))
+
+    @property
+    def keep_running(self) -> bool:
+        return self._keep_running
+
+    @keep_running.setter
+    def keep_running(self, on: bool) -> None:
+        with self._lock:
+            if bool(on) == self._keep_running:
+                return
+            self._keep_running = bool(on)
+            if on:
+                self.demand.hold()
+            else:
+                self.demand.release()
+
     def render(self, frame: Frame) -> Image:
         """``frame`` under the current look; the encoder's render cache is shared with the views."""
         return self.stream.look.render(self.stream.cache.encoder, frame)
 
-    def snapshot(self) -> Image | None:
+    def snapshot(self, timeout: float = 2.0) -> Image | None:
         """The newest frame under the current look, as an array the caller owns; raises what process
-        raised."""
+        raised. A source idle for lack of viewers is woken for it: the frame is one captured after the
+        call (within ``timeout`` seconds; else the newest there is)."""
+        if self.demand.live:
+            seen = self.slot.count
+            stale = self.demand.ask()
+            try:
+                deadline = time.monotonic() + timeout
+                while (
+                    (stale or self.slot.peek() is None)
+                    and self.slot.count <= seen
+                    and time.monotonic() < deadline
+                    and self.demand.live
+                ):
+                    time.sleep(0.005)
+            finally:
+                self.demand.done()
         frame = self.slot.peek()
         return None if frame is None else self.render(frame).copy()
 
     def source_fps(self) -> float | None:
+        """The pace of the source: ``fps=`` when given, else the source's own (a file's rate)."""
         thread = self._source_thread
-        return thread.source.fps if thread is not None else None
+        if thread is None:
+            return None
+        return self._fps or thread.source.fps
 
     # -- changes (widget thread) --------------------------------------------------------------------------
     def restyle(self, settings: Settings | None = None, process: Any = False) -> None:
@@ -221,12 +274,14 @@ class Session:
             )
             recorder.start()
             self._recorder = recorder
+            self.demand.hold()  # a recording wants frames as a view does
 
     def stop_recording(self) -> str | None:
         with self._lock:
             recorder, self._recorder = self._recorder, None
         if recorder is None:
             return None
+        self.demand.release()
         recorder.stop(timeout=10.0)
         return recorder.path
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import cv2
 
+from ._demand import Demand
 from ._encoder import describe_exception
 from ._frames import Image
 from ._pacing import Deadline
@@ -27,6 +28,11 @@ SOURCES_ACCEPTED = (
     "a numpy frame (shown still), an iterable/generator of frames, a callable returning a frame or None, "
     "an object with a cv2.VideoCapture-like read(), or None for push mode (lf.update(frame))"
 )
+
+
+#: The rate of an on-demand source (a callable or iterable without ``fps``) while a recording or
+#: ``keep_running`` wants frames with no viewer asking.
+HELD_FPS = 30.0
 
 
 class EndOfSource(Exception):
@@ -119,6 +125,9 @@ class CaptureSource:
         file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         # Files are read as fast as they decode, so they need pacing; cameras and streams pace themselves.
         self.fps: float | None = (file_fps if 0 < file_fps < 1000 else 30.0) if self.is_file else None
+        #: A camera or a stream delivers at its own pace (and queues what is not read): read it as it
+        #: comes and hand on at most ``fps`` frames a second, rather than reading slower than it makes them.
+        self.self_paced = not self.is_file
         self._failures = 0
 
     def read(self) -> Image | None:
@@ -140,6 +149,20 @@ class CaptureSource:
             raise RuntimeError(f"{self.name} returned no frame {self._failures} times in a row")
         time.sleep(0.01)
         return None
+
+    def flush(self, max_frames: int = 8, new_after: float = 0.004) -> None:
+        """Drop what a camera or stream queued while nobody read: grab until a grab has to wait for a new
+        frame. Files are never flushed (they keep their position)."""
+        if self.is_file:
+            return
+        with self._lock:
+            cap = self._cap
+            if cap is None:
+                return
+            for _ in range(max_frames):
+                started = time.monotonic()
+                if not cap.grab() or time.monotonic() - started > new_after:
+                    return
 
     def close(self) -> None:
         with self._lock:
@@ -172,6 +195,8 @@ class IterableSource:
         self._it: Iterator[Any] = iter(frames)
         self.name = type(frames).__name__
         self.fps = fps
+        #: Without a pace of its own, advanced once per frame a viewer asks for.
+        self.on_demand = fps is None
 
     def read(self) -> Image | None:
         try:
@@ -191,6 +216,8 @@ class CallableSource:
         self._fn = fn
         self.name = getattr(fn, "__qualname__", type(fn).__name__)
         self.fps = fps
+        #: Without a pace of its own, called once per frame a viewer asks for.
+        self.on_demand = fps is None
 
     def read(self) -> Image | None:
         return self._fn()  # type: ignore[no-any-return]
@@ -264,10 +291,17 @@ def device_key(spec: Any) -> str | None:
 
 
 class SourceThread(Worker):
-    """Reads a source in the background and hands each frame to ``sink``.
+    """Reads a source in the background and hands each frame to ``sink``, only while frames are wanted.
+
+    With a ``demand``, a paced source (camera, file, stream, test pattern, or anything with ``fps``) is
+    read while ``demand`` says frames are wanted and idles after its grace; an on-demand source (a callable
+    or iterable without ``fps``) is read once per frame request. Coming back from idle, a device source
+    drops what its driver queued meanwhile (``flush``), so the first frame is fresh.
 
     Errors are reported and the next frame is tried, except at the end of the source. ``pace`` is asked
-    before every frame, so a changed ``fps``/``max_fps`` applies at once.
+    before every frame, so a changed ``fps`` applies at once. A source that paces itself (a camera, a
+    stream) is read as it delivers and frames beyond ``pace`` are dropped; every other source is read at
+    ``pace`` (as fast as it returns when it has none).
     """
 
     name = "livecam-source"
@@ -280,15 +314,22 @@ class SourceThread(Worker):
         on_end: Callable[[], None],
         pace: Callable[[], float | None],
         clock: Callable[[], float] = time.monotonic,
+        demand: Demand | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.demand = demand
         self._sink = sink
         self._report = report
         self._on_end = on_end
         self._pace = pace
         self._clock = clock
         self._close_source = False
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        if self.demand is not None:
+            self.demand.interrupt()
+        return super().stop(timeout)
 
     def close(self, timeout: float = 2.0) -> bool:
         """Stop and release the source. A source stuck in ``read()`` (a blocking callable, a dead network
@@ -300,28 +341,53 @@ class SourceThread(Worker):
         return ended
 
     def _loop(self) -> None:
+        self._set_live(True)
         try:
             self._read_frames()
         finally:
+            self._set_live(False)
             if self._close_source:
                 self.source.close()
 
+    def _set_live(self, live: bool) -> None:
+        if self.demand is not None:
+            self.demand.live = live
+
     def _read_frames(self) -> None:
+        source, demand, stop = self.source, self.demand, self._stop
+        on_demand = getattr(source, "on_demand", False)
+        paces_itself = getattr(source, "self_paced", False)
         deadline = Deadline(None)
-        stop = self._stop
+        served = -1  # the frame requests answered by the last frame handed on (on-demand sources)
         while not stop.is_set():
-            deadline.fps = self._pace()
-            wait = deadline.wait_time(self._clock())
-            if wait > 0 and stop.wait(wait):
-                break
+            if demand is not None:
+                go, idled = demand.await_frames(on_demand, served)
+                if not go:
+                    continue  # interrupted: stopping (the loop condition ends it)
+                if idled:
+                    deadline = Deadline(None)  # no burst to catch up on the idle time
+                    flush = getattr(source, "flush", None)
+                    if callable(flush):
+                        flush()
+                asks = demand.asks
+            pace = self._pace()
+            if on_demand and demand is not None and demand.held and not pace:
+                pace = HELD_FPS  # a recording or keep_running wants a steady rate, not a spin
+            deadline.fps = pace
+            if not paces_itself:
+                wait = deadline.wait_time(self._clock())
+                if wait > 0 and stop.wait(wait):
+                    break
             try:
-                frame = self.source.read()
+                frame = source.read()
             except EndOfSource:
+                self._set_live(False)
                 self._on_end()
                 return
             except Exception as exc:
-                self._report(describe_exception(f"source {self.source.name}", exc))
-                if isinstance(self.source, IterableSource):  # a generator that raised is finished
+                self._report(describe_exception(f"source {source.name}", exc))
+                if isinstance(source, IterableSource):  # a generator that raised is finished
+                    self._set_live(False)
                     self._on_end()
                     return
                 stop.wait(0.05)  # a failing source must not spin a core
@@ -329,10 +395,15 @@ class SourceThread(Worker):
             if stop.is_set():
                 break
             if frame is None:
-                if not deadline.fps:
+                if not pace:
                     stop.wait(0.005)
                 continue
+            if paces_itself and not deadline.ready(self._clock()):
+                continue  # read at the device's pace, handed on at most at ``fps``
             try:
                 self._sink(frame)
             except (TypeError, ValueError) as exc:
-                self._report(f"source {self.source.name} produced an invalid frame: {exc}")
+                self._report(f"source {source.name} produced an invalid frame: {exc}")
+                continue
+            if demand is not None:
+                served = asks

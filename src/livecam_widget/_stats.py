@@ -14,6 +14,22 @@ from ._encoder import Encoded
 from ._status import Status
 from ._viewer import ViewerCore
 
+#: The rates a closed stream reports: nothing flows any more.
+ZEROED: dict[str, Any] = {
+    "fps_source": 0.0,
+    "fps_sent": 0.0,
+    "fps_painted": 0.0,
+    "latency_ms": None,
+    "clients": 0,
+    "encodes_per_s": 0.0,
+    "viewers": [],
+}
+
+
+def closed_report(last: dict[str, Any]) -> dict[str, Any]:
+    """``lf.stats`` once closed: the counts it ended with, the rates at zero, the state "closed"."""
+    return {**last, **ZEROED, "state": "closed"}
+
 
 class StreamStats:
     def __init__(self) -> None:

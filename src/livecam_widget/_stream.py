@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ._demand import Demand
 from ._door import LoopDoor, spawn
 from ._encoder import Encoded, Failure, Look, Process, Settings
 from ._encodes import EncodeCache
@@ -73,6 +74,10 @@ class Stream:
         self._changed: asyncio.Event | None = None
         self._door: LoopDoor | None = None
         self._detached = False
+        #: Who wants frames from the source (None: frames are pushed, nothing to wake).
+        self.demand: Demand | None = None
+        #: Frames up to this seq were captured before the source woke from idle: stale for a new viewer.
+        self._stale_through = 0
         slot.on_put = self.notify
 
     # -- any thread ---------------------------------------------------------------------------------------
@@ -152,27 +157,39 @@ class Stream:
 
     def _newest(self, after: Key) -> Frame | None:
         frame = self.slot.peek()
-        if frame is not None and (frame.seq, self.look.rev) > after:
-            return frame
-        return None
+        if frame is None or (frame.seq, self.look.rev) <= after:
+            return None
+        if frame.seq <= self._stale_through and self.demand is not None and self.demand.live:
+            return None  # made before the source idled; a fresh one is on its way
+        return frame
 
     async def wait_frame(self, after: Key) -> Frame:
-        """The newest frame newer than ``after``, waiting for one if needed; StreamClosed once detached."""
+        """The newest frame newer than ``after``, waiting for one if needed; StreamClosed once detached.
+
+        Every call is a frame request to the source's demand: while they keep coming the source is read,
+        and the first request after an idle spell makes what the source captured before it stale."""
         assert self._changed is not None, "Stream.attach() first"
-        frame = self._newest(after)
-        while frame is None:
-            if self._detached:
-                raise StreamClosed()
-            event = self._changed
-            self._waiters += 1  # announce before re-checking, so a put in between is never missed
-            try:
-                frame = self._newest(after)
-                if frame is None:
-                    await event.wait()
+        demand = self.demand
+        if demand is not None and demand.ask():
+            self._stale_through = self.slot.count
+        try:
+            frame = self._newest(after)
+            while frame is None:
+                if self._detached:
+                    raise StreamClosed()
+                event = self._changed
+                self._waiters += 1  # announce before re-checking, so a put in between is never missed
+                try:
                     frame = self._newest(after)
-            finally:
-                self._waiters -= 1
-        return frame
+                    if frame is None:
+                        await event.wait()
+                        frame = self._newest(after)
+                finally:
+                    self._waiters -= 1
+            return frame
+        finally:
+            if demand is not None:
+                demand.done()
 
     async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
         return await self.cache.encoded(frame, self.look, level)

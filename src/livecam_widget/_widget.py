@@ -16,8 +16,9 @@ from ._protocol import PATH_PREFIX
 from ._quality import LADDER
 from ._server import TRANSPORTS
 from ._session import Session
+from ._stats import closed_report
 
-_ESM, _CSS = _frontend.load()
+_ESM, _CSS = _frontend.paths()
 
 
 class LiveFrame(anywidget.AnyWidget):
@@ -43,6 +44,9 @@ class LiveFrame(anywidget.AnyWidget):
     #: Display size in CSS pixels, 0 = auto; with both set the picture fits inside, aspect ratio kept.
     width = traitlets.Int(0).tag(sync=True)
     height = traitlets.Int(0).tag(sync=True)
+    #: The state badge in the top-left corner: "auto" (the "live" badge fades once the picture is live;
+    #: every other state stays shown), "on" (always shown) or "off" (only errors and "closed" are shown).
+    badge = traitlets.Enum(("auto", "on", "off"), default_value="auto").tag(sync=True)
     #: "auto" (direct WebSocket, then jupyter-server-proxy, then the comm channel), or one of them.
     transport = traitlets.Enum(TRANSPORTS, default_value="auto").tag(sync=True)
 
@@ -85,9 +89,28 @@ class LiveFrame(anywidget.AnyWidget):
         exclusive: bool | None = None,
         transport: str = "auto",
         open_timeout: float = 5.0,
+        keep_running: bool = False,
+        replace_on_rerun: bool = True,
         autostart: bool = True,
         **kwargs: Any,
     ) -> None:
+        self._session: Session | None = None
+        cell = _registry.current_cell() if replace_on_rerun else None
+        if cell is not None:
+            _registry.close_earlier_runs(cell)  # before opening the source: the old one may hold it
+        # What open() needs to build the session, once the traits below are validated.
+        self._opening: dict[str, Any] | None = dict(
+            source=source,
+            loop=loop,
+            fps=fps,
+            host=host,
+            port=port,
+            http_port=http_port,
+            allowed_origins=allowed_origins,
+            exclusive=exclusive,
+            open_timeout=open_timeout,
+            keep_running=keep_running,
+        )
         super().__init__(
             max_fps=max_fps,
             quality=quality,
@@ -98,35 +121,34 @@ class LiveFrame(anywidget.AnyWidget):
             transport=transport,
             **kwargs,
         )
-        self._session: Session | None = None
-        # A source that cannot open raises here, having released what it opened; the widget closes again.
-        try:
+        self.on_msg(self._on_comm_message)
+        _registry.opened(self)
+        if cell is not None:
+            _registry.made_in(cell, self)
+        if autostart:
+            self.start()
+
+    def open(self) -> None:
+        """Open the source and the stream, then the comm to the frontend (ipywidgets calls this at the end
+        of construction, with every trait validated). A source that cannot open raises here, having
+        released what it opened, before any comm exists: the browser never hears of a widget that failed."""
+        opening = self.__dict__.get("_opening")
+        if opening is not None:
+            self._opening = None
             session = Session(
-                source,
+                opening.pop("source"),
                 Look(settings=self._settings(), process=self.process, max_fps=self.max_fps),
                 self._deliver,
                 owner=self,
-                loop=loop,
-                fps=fps,
-                host=host,
-                port=port,
-                http_port=http_port,
-                allowed_origins=allowed_origins,
-                exclusive=exclusive,
-                open_timeout=open_timeout,
+                **opening,
             )
-        except BaseException:
-            super().close()
-            raise
-        self._session = session
-        self._ws_port = session.port
-        self._ws_path = PATH_PREFIX + session.stream.id
-        self._token = session.stream.token
-        self._url = session.url
-        self.on_msg(self._on_comm_message)
-        _registry.opened(self)
-        if autostart:
-            self.start()
+            self._session = session
+            with self.hold_trait_notifications():
+                self._ws_port = session.port
+                self._ws_path = PATH_PREFIX + session.stream.id
+                self._token = session.stream.token
+                self._url = session.url
+        super().open()
 
     # -- public API ---------------------------------------------------------------------------------------
     @property
@@ -153,6 +175,18 @@ class LiveFrame(anywidget.AnyWidget):
     def snapshot_url(self) -> str:
         """The latest (processed) frame as one JPEG."""
         return self._http_url("snapshot.jpg")
+
+    @property
+    def keep_running(self) -> bool:
+        """Read the source and run ``process`` on every frame even when nobody watches (for a ``process``
+        with side effects). Off by default: with no view, recording or ``snapshot()`` asking for frames, a
+        source idles after 2 s (a camera stays open but is not read; a file keeps its position)."""
+        session = self._session
+        return session is not None and session.keep_running
+
+    @keep_running.setter
+    def keep_running(self, on: bool) -> None:
+        self._live_session().keep_running = on
 
     @property
     def port(self) -> int:
@@ -224,6 +258,7 @@ class LiveFrame(anywidget.AnyWidget):
         session = self.__dict__.get("_session")
         if session is not None and session.close():
             self.set_trait("state", "closed")
+            self.stats = closed_report(self.stats or {})
             _registry.closed(self)
             if keep_view:
                 with contextlib.suppress(Exception), self.hold_sync():  # one message: no "connecting" flicker
