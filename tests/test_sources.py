@@ -1,3 +1,4 @@
+import socket
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from livecam_widget._sources import (
     device_key,
     make_source,
     redact,
+    why_unreachable,
 )
 from tests.conftest import wait_for
 
@@ -143,3 +145,42 @@ def test_source_thread_ends_with_a_generator_and_stop_is_idempotent() -> None:
     assert thread.stop() and thread.stop()
     thread.start()  # restartable after stop
     assert thread.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("testpattern:99999x99999", "too large"),
+        ("testpattern:abc", "unknown test pattern"),
+        ("testpattern:10x10", "at least 64x48"),
+        ("TestPattern:640", "testpattern:WxH"),
+    ],
+)
+def test_bad_test_pattern_specs_say_what_is_accepted(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_source(spec, loop=False, fps=None, open_timeout=1)
+
+
+def test_a_refused_url_says_connection_refused_at_once() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: connections are refused
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="connection refused"):
+            CaptureSource(f"rtsp://127.0.0.1:{port}/live", open_timeout=2)
+        assert time.monotonic() - started < 2
+
+
+def test_why_unreachable_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        assert "accepts connections" in why_unreachable(f"rtsp://127.0.0.1:{port}/x", 1.0)
+
+    def no_dns(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    assert why_unreachable("rtsp://camera.example/x", 1.0).startswith("host not found")
+    assert "port is not a number" in why_unreachable("rtsp://127.0.0.1:abc/x", 1.0)

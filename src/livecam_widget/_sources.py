@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -95,6 +97,39 @@ def _open_capture(spec: int | str, timeout: float) -> Any:
     return result[0]
 
 
+#: Ports of the URL schemes OpenCV's FFmpeg opens, for a URL that names none.
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443, "tcp": 0, "udp": 0}
+
+
+def why_unreachable(url: str, timeout: float) -> str:
+    """What FFmpeg keeps to its own stderr: is the host known, does the port answer? One connection
+    attempt of our own, made only after OpenCV failed, to say "connection refused" and not just "failed"."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return "the URL's port is not a number"
+    host = parts.hostname
+    if not host or not port or parts.scheme.lower() == "udp":
+        return "OpenCV's FFmpeg could not open it (unsupported URL, or no stream there)"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return f"host not found ({host!r} does not resolve)"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.settimeout(max(0.1, min(timeout, 5.0)))
+        try:
+            probe.connect(address)
+        except ConnectionRefusedError:
+            return f"connection refused ({host}:{port}: nothing listens there)"
+        except TimeoutError:
+            return f"timed out (no answer from {host}:{port} within {probe.gettimeout():g} s)"
+        except OSError as exc:
+            return f"{host}:{port} is unreachable ({exc.strerror or exc})"
+    return f"{host}:{port} accepts connections, but no stream OpenCV can read answered there"
+
+
 class CaptureSource:
     """A camera index, file or URL read through ``cv2.VideoCapture``."""
 
@@ -119,7 +154,8 @@ class CaptureSource:
                 raise RuntimeError(
                     f"OpenCV could not open video file {spec!r} (unsupported format or codec?)"
                 )
-            raise RuntimeError(f"could not open stream {self.name!r} within {open_timeout:g} s")
+            why = why_unreachable(str(spec), open_timeout)
+            raise RuntimeError(f"could not open stream {self.name!r}: {why}")
         self._cap = cap
         self._lock = threading.Lock()
         file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -257,10 +293,16 @@ def make_source(spec: Any, *, loop: bool, fps: float | None, open_timeout: float
     if isinstance(spec, int):
         return CaptureSource(spec, open_timeout=open_timeout)
     if isinstance(spec, str):
-        match = _TESTPATTERN.match(spec.strip().lower())
+        name = spec.strip().lower()
+        match = _TESTPATTERN.match(name)
         if match:
             size = (int(match[1]), int(match[2])) if match[1] else (640, 480)
             return TestPatternSource(*size, fps=fps or 30.0)
+        if name.startswith("testpattern"):
+            raise ValueError(
+                f"unknown test pattern {spec!r}: use 'testpattern' (640x480) or 'testpattern:WxH' such as "
+                "'testpattern:1280x720'"
+            )
         if spec.strip().isdigit():
             return CaptureSource(int(spec), open_timeout=open_timeout)
         return CaptureSource(spec, loop=loop, open_timeout=open_timeout)
