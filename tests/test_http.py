@@ -267,3 +267,20 @@ def test_closing_with_mjpeg_viewers_attached_prints_nothing(
     assert "Traceback" not in out and "Error" not in out, out
     logged = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
     assert not logged, logged  # asyncio and concurrent.futures report through logging
+
+
+def test_a_still_stream_repeats_its_last_part_for_mjpeg_readers() -> None:
+    """One pushed frame, nothing after: a reader still gets a part at least once a second, so readers that
+    finish a part only when the next begins (FFmpeg's, inside cv2.VideoCapture) show it."""
+    with LiveFrame(coded(7)) as lf:
+        started = time.monotonic()
+        parts = list(mjpeg_parts(lf.mjpeg_url, 4))
+        elapsed = time.monotonic() - started
+        assert {int(h["x-livecam-seq"]) for h, _ in parts} == {1}
+        assert elapsed < 3.5, f"4 parts of a still stream took {elapsed:.1f} s"
+        capture = cv2.VideoCapture(lf.mjpeg_url, cv2.CAP_FFMPEG)
+        try:
+            ok, image = capture.read()
+            assert ok and read_code(image, 16, block=16) == 7
+        finally:
+            capture.release()

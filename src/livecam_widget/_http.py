@@ -50,6 +50,8 @@ BOUNDARY = "livecamframe"
 #: Kernel send buffer per HTTP viewer: about one 720p JPEG, so a slow viewer does not hide a queue there.
 SEND_BUFFER = 128 * 1024
 _POLL_S = 0.5
+#: With no new frame for this long, an MJPEG reader gets the last part again (so at least once a second).
+REPEAT_S = 0.5
 
 
 
@@ -128,12 +130,18 @@ class _Handler(BaseHTTPRequestHandler):
         clock = viewers.clock
         core = ViewerCore(viewers.limits, clock(), own_cap=fps)
         core.grant(clock())  # asking for the stream is the first grant
+        part, sent_at = b"", clock()
         try:
             while not viewers.stopping.is_set():
                 result = viewers.next_frame(stream, core)
                 if result is None:
                     if viewers.lookup(stream.id) is None:
                         return  # the widget closed
+                    if part and clock() - sent_at >= REPEAT_S:
+                        # A still, paused or ended stream: readers such as FFmpeg's (cv2.VideoCapture) only
+                        # finish a part when the next one begins, so the last one is sent again.
+                        self._send_part(part)
+                        sent_at = clock()
                     continue
                 if isinstance(result, Failure):
                     core.failed((result.seq, result.rev))
@@ -143,14 +151,19 @@ class _Handler(BaseHTTPRequestHandler):
                     f"--{BOUNDARY}\r\nContent-Type: {result.mime}\r\nContent-Length: {len(result.data)}\r\n"
                     f"X-Livecam-Seq: {result.seq}\r\nX-Livecam-Capture-Time: {result.t_capture:.6f}\r\n\r\n"
                 )
-                self.wfile.write(head_lines.encode() + result.data + b"\r\n")
-                self.wfile.flush()
-                viewers.wait_acked(self.connection)
+                part = head_lines.encode() + result.data + b"\r\n"
+                self._send_part(part)
+                sent_at = clock()
                 core.grant(clock())  # acknowledged: the reader has room for the next part
         except (LoopGone, StreamClosed):
             return  # the widget closed, or the server stopped
         except (BrokenPipeError, ConnectionResetError, OSError):
             return  # the viewer went away
+
+    def _send_part(self, part: bytes) -> None:
+        self.wfile.write(part)
+        self.wfile.flush()
+        self.server.viewers.wait_acked(self.connection)
 
 
 class _ViewerHTTPServer(ThreadingHTTPServer):
