@@ -58,7 +58,7 @@ export class Backoff {
 }
 
 /**
- * @typedef {"connecting" | "live" | "paused" | "hidden" | "error" | "closed"} LoopState
+ * @typedef {"connecting" | "live" | "paused" | "hidden" | "ended" | "error" | "closed"} LoopState
  * @typedef {{seq: number, rev: number, decode_ms?: number, paint_ms?: number}} PaintedReport
  * @typedef {object} PullLoopIO
  * @property {(text: string) => void} send  send a text message on the open socket
@@ -311,8 +311,12 @@ export class PullLoop {
     else if (!this._open || this._serverState === null) state = "connecting";
     else if (!this.visible) state = "hidden";
     else if (error) [state, detail] = ["error", error];
-    else if (this._serverState === "paused" || this.paused) state = "paused";
+    // What the server says of its source comes before this view's own pause: the user should learn that a
+    // clip ended (or the widget closed) even while this view is paused, since no resume brings frames back.
+    else if (this._serverState === "paused") state = "paused"; // lf.stop()
+    else if (this._serverState === "ended") state = "ended"; // the source has no more frames; the last stays
     else if (this._serverState === "closed") state = "closed"; // the server says so; it will close with 1001
+    else if (this.paused) state = "paused";
     else state = "live";
     if (state === this.state && detail === this.detail) return;
     this.state = state;
@@ -373,11 +377,30 @@ export class TransportPlan {
 }
 
 /**
+ * @typedef {{width?: number, height?: number, source_width?: number, source_height?: number}} ShownHeader
+ *   what the overlay reads of the header of the frame on screen
+ */
+
+/**
+ * The overlay's frame line: its size (and the source's, when downscaled) and encoded bytes; null before any
+ * frame.
+ * @param {ShownHeader | null} header @param {number} bytes
+ * @returns {string | null}
+ */
+export function frameLine(header, bytes) {
+  if (!header || !header.width || !header.height) return null;
+  let size = `${header.width}x${header.height}`;
+  const sw = header.source_width;
+  const sh = header.source_height;
+  if (sw && sh && (sw !== header.width || sh !== header.height)) size += ` (of ${sw}x${sh})`;
+  return `${size} · ${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/**
  * @typedef {object} OverlayInput
  * @property {number} fps  frames this view painted during the last second
  * @property {Record<string, any> | null} server  the last `stats` message (null before the first)
- * @property {{width?: number, height?: number, source_width?: number, source_height?: number} | null} header
- *   header of the frame on screen
+ * @property {ShownHeader | null} header  header of the frame on screen
  * @property {number} bytes  encoded size of the frame on screen
  * @property {string | null} transport
  */
@@ -392,19 +415,94 @@ export function overlayLines({ fps, server, header, bytes, transport }) {
   const num = (/** @type {unknown} */ v, digits = 1) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
   const lines = [`painted ${fps} fps · source ${num(server?.fps_source)} fps`];
   lines.push(`latency ${num(server?.latency_ms, 0)} ms`);
-  if (header && header.width && header.height) {
-    let size = `${header.width}x${header.height}`;
-    const sw = header.source_width;
-    const sh = header.source_height;
-    if (sw && sh && (sw !== header.width || sh !== header.height)) size += ` (of ${sw}x${sh})`;
-    lines.push(`${size} · ${(bytes / 1024).toFixed(1)} KiB`);
-  }
+  const frame = frameLine(header, bytes);
+  if (frame) lines.push(frame);
   lines.push(`dropped ${typeof server?.dropped === "number" ? server.dropped : "–"}`);
   if (typeof server?.quality_level === "number" && server.quality_level > 0) {
     lines.push(`auto quality: step ${server.quality_level} down`); // this view could not keep up
   }
   lines.push(`via ${transport ?? "–"}`);
   return lines;
+}
+
+/**
+ * @typedef {object} ClosedOverlayInput
+ * @property {ShownHeader | null} header  header of the last frame, still on screen (null: none came)
+ * @property {number} bytes  its encoded size
+ * @property {string | null} via  the transport that brought that frame; null when none ever did
+ */
+
+/**
+ * The overlay of a closed view. Nothing is measured any more, so it shows no rates and no latency: the last
+ * ones would read as if the stream were still running. What stays true is kept: the last frame's size and
+ * the transport that really brought it (not the one the view would try next: a closed widget has no direct
+ * URL any more, so that would name a transport this view never used).
+ * @param {ClosedOverlayInput} input
+ * @returns {string[]}
+ */
+export function closedOverlayLines({ header, bytes, via }) {
+  const frame = frameLine(header, bytes);
+  return ["closed · no more frames", ...(frame ? [`last frame ${frame}`] : []), `via ${via ?? "none"}`];
+}
+
+/** Badge text per state; `error` shows the server's (or decoder's) text instead. */
+export const STATE_LABELS = /** @type {const} */ ({
+  connecting: "connecting…",
+  live: "live",
+  paused: "paused",
+  hidden: "hidden",
+  ended: "ended",
+  closed: "closed",
+});
+
+/**
+ * The badge's text. A live view names its transport unless it is the direct WebSocket (the normal case), so
+ * a view that fell back says so.
+ * @param {LoopState} state @param {string | null} detail  the error text in the `error` state
+ * @param {string | null} transport  the transport of the current connection
+ * @returns {string}
+ */
+export function badgeText(state, detail, transport) {
+  if (state === "error") return String(detail);
+  const via = transport && transport !== "websocket" && state === "live" ? ` · ${transport}` : "";
+  return STATE_LABELS[/** @type {Exclude<LoopState, "error">} */ (state)] + via;
+}
+
+/** @typedef {"auto" | "on" | "off"} BadgeMode */
+
+/** How long the "live" badge stays after the picture went live, under `badge="auto"`. */
+export const BADGE_FADE_MS = 2500;
+
+/**
+ * The model's `badge` trait as a mode: anything else (the standalone page's model has no such key) is
+ * "auto", the trait's default.
+ * @param {unknown} value
+ * @returns {BadgeMode}
+ */
+export function badgeMode(value) {
+  return value === "on" || value === "off" ? value : "auto";
+}
+
+/**
+ * Whether the badge is shown, and when to ask again (the fade under "auto" is a time, not an event).
+ *
+ * "on" shows every state. "auto" shows every state except "live" once the picture has been live for
+ * BADGE_FADE_MS: the badge covers the top-left corner, where OpenCV code draws its text, and a moving picture
+ * says "live" by itself. "off" hides it, except the two states a user must not miss: an error (the picture
+ * may be stale) and closed (it is final). Hiding never changes the text, only the visibility.
+ * @param {LoopState} state
+ * @param {BadgeMode} mode
+ * @param {number | null} sinceLiveMs  how long this view has been live with a picture on screen; null: not
+ *   (yet) live with a picture
+ * @returns {{shown: boolean, recheckMs: number | null}}  recheckMs: ask again after this long (null: no
+ *   change comes from time alone)
+ */
+export function badgeVisibility(state, mode, sinceLiveMs) {
+  if (state === "error" || state === "closed" || mode === "on") return { shown: true, recheckMs: null };
+  if (mode === "off") return { shown: false, recheckMs: null };
+  if (state !== "live" || sinceLiveMs === null) return { shown: true, recheckMs: null };
+  const left = BADGE_FADE_MS - sinceLiveMs;
+  return left > 0 ? { shown: true, recheckMs: left } : { shown: false, recheckMs: null };
 }
 
 /** @typedef {"pause" | "snapshot" | "fullscreen" | "native" | "overlay"} ViewAction */

@@ -1,6 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFrame, Backoff, PullLoop, TransportPlan, overlayLines, keyAction, fitWidth, framePoint } from "./pull.js";
+import {
+  parseFrame,
+  Backoff,
+  PullLoop,
+  TransportPlan,
+  overlayLines,
+  closedOverlayLines,
+  frameLine,
+  badgeText,
+  badgeMode,
+  badgeVisibility,
+  BADGE_FADE_MS,
+  keyAction,
+  fitWidth,
+  framePoint,
+} from "./pull.js";
 
 /** A frame message exactly as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes. */
 function buildFrame(header, image) {
@@ -496,4 +511,98 @@ test("pointer messages go out only on an open connection and push the next grant
   assert.deepEqual(rec.sent.at(-1), { type: "pointer", event: "click", x: 1, y: 2, button: 0 });
   loop.dispose();
   assert.equal(loop.pointer({ event: "click", x: 1, y: 2, button: 0 }), false);
+});
+
+test("status ended: the clip's end reads ended, not live; lf.start() brings live back", () => {
+  const { loop, rec } = makeLoop();
+  const id = liveWithFrame(loop);
+  loop.painted(id);
+  loop.text(status("ended", null));
+  assert.equal(loop.state, "ended");
+  loop.text(status("live", null));
+  assert.equal(loop.state, "live");
+  loop.text(status("ended", null));
+  loop.setPaused(true); // this view's own pause does not hide that the source ended
+  assert.equal(loop.state, "ended");
+  loop.setVisible(false);
+  assert.equal(loop.state, "hidden", "scrolled away still says hidden");
+  loop.setVisible(true);
+  loop.text(status("ended", "decoder failed"));
+  assert.deepEqual([loop.state, loop.detail], ["error", "decoder failed"]);
+  assert.deepEqual(rec.states.map(([s]) => s), ["live", "ended", "live", "ended", "hidden", "ended", "error"]);
+});
+
+test("hello of a clip that already ended, or a widget stopped with lf.stop(): ended, paused", () => {
+  for (const state of ["ended", "paused"]) {
+    const { loop } = makeLoop();
+    loop.opened();
+    loop.text(JSON.stringify({ type: "hello", protocol: 1, max_outstanding: 2, max_messages_per_s: 0, state }));
+    assert.equal(loop.state, state);
+  }
+});
+
+test("server paused (lf.stop()) reads paused, and live again on lf.start()", () => {
+  const { loop } = makeLoop();
+  liveWithFrame(loop);
+  loop.text(status("paused", null));
+  assert.equal(loop.state, "paused");
+  loop.text(status("live", null));
+  assert.equal(loop.state, "live");
+});
+
+test("badgeText: labels, the transport only when live and not direct, error text verbatim", () => {
+  assert.equal(badgeText("live", null, "websocket"), "live");
+  assert.equal(badgeText("live", null, "proxy"), "live · proxy");
+  assert.equal(badgeText("live", null, null), "live");
+  assert.equal(badgeText("ended", null, "comm"), "ended");
+  assert.equal(badgeText("paused", null, "proxy"), "paused");
+  assert.equal(badgeText("closed", null, "proxy"), "closed");
+  assert.equal(badgeText("connecting", null, null), "connecting…");
+  assert.equal(badgeText("hidden", null, "websocket"), "hidden");
+  assert.equal(badgeText("error", "ValueError: boom", "websocket"), "ValueError: boom");
+});
+
+test("badgeMode: on and off as given, anything else (a missing key) is auto", () => {
+  assert.equal(badgeMode("on"), "on");
+  assert.equal(badgeMode("off"), "off");
+  for (const v of ["auto", undefined, null, "", "ON", 1]) assert.equal(badgeMode(v), "auto");
+});
+
+test("badgeVisibility auto: live fades after BADGE_FADE_MS with a picture; every other state shows", () => {
+  assert.deepEqual(badgeVisibility("live", "auto", null), { shown: true, recheckMs: null }, "no picture yet");
+  assert.deepEqual(badgeVisibility("live", "auto", 0), { shown: true, recheckMs: BADGE_FADE_MS });
+  assert.deepEqual(badgeVisibility("live", "auto", 1000), { shown: true, recheckMs: BADGE_FADE_MS - 1000 });
+  assert.deepEqual(badgeVisibility("live", "auto", BADGE_FADE_MS), { shown: false, recheckMs: null });
+  assert.deepEqual(badgeVisibility("live", "auto", 60_000), { shown: false, recheckMs: null });
+  assert.ok(BADGE_FADE_MS >= 1000 && BADGE_FADE_MS <= 5000, "a couple of seconds");
+  for (const state of ["connecting", "paused", "hidden", "ended", "error", "closed"]) {
+    for (const since of [null, 0, 60_000]) {
+      assert.deepEqual(badgeVisibility(state, "auto", since), { shown: true, recheckMs: null }, state);
+    }
+  }
+});
+
+test("badgeVisibility on: always shown; off: only error and closed", () => {
+  for (const state of ["connecting", "live", "paused", "hidden", "ended", "error", "closed"]) {
+    for (const since of [null, 0, 60_000]) {
+      assert.deepEqual(badgeVisibility(state, "on", since), { shown: true, recheckMs: null }, state);
+      const off = badgeVisibility(state, "off", since);
+      assert.deepEqual(off, { shown: state === "error" || state === "closed", recheckMs: null }, state);
+    }
+  }
+});
+
+test("frameLine: size, source size when downscaled, KiB; null without a frame", () => {
+  assert.equal(frameLine(null, 0), null);
+  assert.equal(frameLine({ width: 0, height: 2 }, 10), null);
+  assert.equal(frameLine({ width: 480, height: 240 }, 1536), "480x240 · 1.5 KiB");
+  assert.equal(frameLine({ width: 240, height: 120, source_width: 480, source_height: 240 }, 1024), "240x120 (of 480x240) · 1.0 KiB");
+});
+
+test("closedOverlayLines: says closed, no rates or latency, the last frame and its real transport", () => {
+  const lines = closedOverlayLines({ header: { width: 480, height: 240 }, bytes: 2048, via: "websocket" });
+  assert.deepEqual(lines, ["closed · no more frames", "last frame 480x240 · 2.0 KiB", "via websocket"]);
+  const text = lines.join("\n");
+  assert.doesNotMatch(text, /fps|latency|ms\b|dropped/);
+  assert.deepEqual(closedOverlayLines({ header: null, bytes: 0, via: null }), ["closed · no more frames", "via none"]);
 });

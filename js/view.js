@@ -1,4 +1,15 @@
-import { fitWidth, framePoint, keyAction, overlayLines, PullLoop, TransportPlan } from "./pull.js";
+import {
+  badgeMode,
+  badgeText,
+  badgeVisibility,
+  closedOverlayLines,
+  fitWidth,
+  framePoint,
+  keyAction,
+  overlayLines,
+  PullLoop,
+  TransportPlan,
+} from "./pull.js";
 import { CommRouter } from "./router.js";
 import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports.js";
 
@@ -18,15 +29,6 @@ import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports
  * @property {(name: string, value: unknown) => void} [set]
  * @property {() => void} [save_changes]
  */
-
-/** Badge text per state; the `error` state shows the server's (or decoder's) text instead. */
-const STATE_LABELS = {
-  connecting: "connecting…",
-  live: "live",
-  paused: "paused",
-  hidden: "hidden",
-  closed: "closed",
-};
 
 /** A press that moves less than this (CSS px) before release is a click, else a drag. */
 const DRAG_MIN_PX = 4;
@@ -95,7 +97,11 @@ export class LiveView {
     this.badge = element("div", "livecam-status");
     this.overlay = element("pre", "livecam-overlay");
     this.controls = element("div", "livecam-controls");
-    this.root.append(this.canvas, this.badge, this.overlay, this.controls);
+    // Badge and controls share one wrapping row over the picture's top edge: a long error text pushes the
+    // controls onto the next line instead of running under them (see .livecam-bar in widget.css).
+    const bar = element("div", "livecam-bar");
+    bar.append(this.badge, this.controls);
+    this.root.append(this.canvas, bar, this.overlay);
     el.append(this.root);
     this.ctx2d = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext("2d"));
 
@@ -115,6 +121,15 @@ export class LiveView {
     this.raf = 0;
     /** @type {ImageBitmap | null} decoded, waiting for its animation frame */
     this.queued = null;
+    /** @type {import("./pull.js").LoopState} what the badge says (set by `show`) */
+    this.state = "connecting";
+    /** @type {number | null} when (performance.now()) this view went live with a picture; null: it is not */
+    this.liveSince = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} re-evaluates the badge when "auto" fades it */
+    this.badgeTimer = undefined;
+    /** @type {import("./pull.js").TransportName | null} the transport that brought the frame on screen; it
+     * outlives restarts, since the frame does (a closed view's plan names a transport it never used) */
+    this.shownVia = null;
     /** @type {{x: number, y: number, button: number, id: number} | null} where the current press started */
     this.press = null;
     // The standalone page (`livecam serve`) has a read-only model: there the overlay is this view's own.
@@ -138,6 +153,7 @@ export class LiveView {
     document.addEventListener("visibilitychange", this.onVisibility);
     for (const name of RESTART_ON) model.on(name, this.start);
     model.on("change:overlay", this.onOverlayChange);
+    model.on("change:badge", this.updateBadge);
     for (const name of RESIZE_ON) model.on(name, this.applySize);
     this._begin();
     this.onOverlayChange();
@@ -148,8 +164,10 @@ export class LiveView {
   close() {
     for (const name of RESTART_ON) this.model.off(name, this.start);
     this.model.off("change:overlay", this.onOverlayChange);
+    this.model.off("change:badge", this.updateBadge);
     for (const name of RESIZE_ON) this.model.off(name, this.applySize);
     clearInterval(this.overlayTimer);
+    clearTimeout(this.badgeTimer);
     window.removeEventListener("keydown", this.onKey, true);
     document.removeEventListener("visibilitychange", this.onVisibility);
     this.observer.disconnect();
@@ -164,15 +182,34 @@ export class LiveView {
     return this.inView && document.visibilityState !== "hidden";
   }
 
-  /** @param {string} state @param {string | null} detail */
+  /** @param {import("./pull.js").LoopState} state @param {string | null} detail */
   show = (state, detail) => {
-    // On both the view's element and the container, so tests can find it either way.
+    // On both the view's element and the container, so tests can find it either way; whatever the badge
+    // mode, these always tell the state.
     this.root.dataset.livecamState = this.el.dataset.livecamState = state;
-    const current = this.plan.current;
-    const via = current && current !== "websocket" && state === "live" ? ` · ${current}` : "";
-    this.badge.textContent =
-      state === "error" ? String(detail) : STATE_LABELS[/** @type {"live"} */ (state)] + via;
+    this.badge.textContent = badgeText(state, detail, this.plan.current);
     this.badge.classList.toggle("livecam-error", state === "error");
+    if (state !== this.state) this.liveSince = null; // "auto" counts its fade from each return to live
+    this.state = state;
+    this._markLive();
+    this.updateBadge();
+    this.drawOverlay(); // a closed view drops its rates at once, not at the next overlay tick
+  };
+
+  /** Start the "auto" fade's clock once the view is live with a picture on screen. */
+  _markLive() {
+    if (this.state === "live" && this.shownHeader && this.liveSince === null) this.liveSince = performance.now();
+  }
+
+  /** Show or hide the badge for the state, the `badge` trait and the time live; rearm the fade timer. */
+  updateBadge = () => {
+    clearTimeout(this.badgeTimer);
+    this.badgeTimer = undefined;
+    const since = this.liveSince === null ? null : performance.now() - this.liveSince;
+    const { shown, recheckMs } = badgeVisibility(this.state, badgeMode(this.model.get("badge")), since);
+    this.badge.classList.toggle("livecam-badge-hidden", !shown);
+    this.root.dataset.livecamBadge = shown ? "shown" : "hidden";
+    if (recheckMs !== null) this.badgeTimer = setTimeout(this.updateBadge, recheckMs);
   };
 
   /** Forget the current connection and anything in flight for it, without telling the loop. */
@@ -197,7 +234,7 @@ export class LiveView {
 
   /** A PullLoop whose I/O is this view's connection, timers and badge. */
   _newLoop() {
-    return new PullLoop({
+    const loop = new PullLoop({
       send: (text) => this.conn?.send(text),
       scheduleReconnect: (ms) => {
         this.reconnectTimer = setTimeout(() => {
@@ -209,10 +246,15 @@ export class LiveView {
         clearTimeout(this.wakeTimer);
         this.wakeTimer = setTimeout(() => this.loop.wake(), ms);
       },
-      onState: this.show,
+      // Only the current loop speaks for the view: a loop replaced by `start()` says "closed" as it is
+      // disposed, which is not true of the view (it is starting over), and would flash a closed badge.
+      onState: (state, detail) => {
+        if (this.loop === loop) this.show(state, detail);
+      },
       now: () => performance.now(),
       visible: this.visible(),
     });
+    return loop;
   }
 
   /** @returns {TransportPlan} the transports to try, from the model's `transport` and what this page offers */
@@ -224,18 +266,20 @@ export class LiveView {
   /** Start over from the model: new URL, transport choice, or the widget was closed. */
   start = () => {
     this.dropConnection();
-    this.loop.dispose();
+    const old = this.loop;
     this.plan = this._newPlan();
     this.loop = this._newLoop();
+    old.dispose(); // silently: it is no longer this view's loop
     this._begin();
   };
 
   /** Show the fresh loop's state and connect, unless there is nothing (yet, or any more) to connect to. */
   _begin() {
     this.loop.setPaused(this.root.dataset.livecamPaused === "1"); // a reconnect keeps this view's pause
+    const closed = Boolean(this.model.get("_closed"));
+    if (closed) this.loop.dispose(); // straight to "closed", without a "connecting" in between
     this.show(this.loop.state, this.loop.detail);
-    if (this.model.get("_closed")) this.loop.dispose();
-    else if (this.model.get("_token")) this.connect();
+    if (!closed && this.model.get("_token")) this.connect();
     // No token yet means "no stream yet": stay in `connecting` until one is set.
   }
 
@@ -255,7 +299,7 @@ export class LiveView {
         text: (text) => mine() && loop.text(text),
         frame: (header, bytes, error) => {
           if (!mine()) return;
-          if (bytes) void this.showFrame(serial, header, bytes);
+          if (bytes) void this.showFrame(serial, header, bytes, kind);
           else loop.failed(loop.frame(null), error ?? "unreadable frame");
         },
         close: (code) => {
@@ -269,8 +313,11 @@ export class LiveView {
     );
   }
 
-  /** @param {number} serial @param {any} header @param {Uint8Array} bytes */
-  async showFrame(serial, header, bytes) {
+  /**
+   * @param {number} serial @param {any} header @param {Uint8Array} bytes
+   * @param {import("./pull.js").TransportName} kind  the transport it came by
+   */
+  async showFrame(serial, header, bytes, kind) {
     // Bound now: after a URL change `this.loop` is a new PullLoop whose frame ids restart at 1.
     const pull = this.loop;
     const id = pull.frame(header);
@@ -294,9 +341,14 @@ export class LiveView {
       const t1 = performance.now();
       this.paint(bitmap, header);
       this.shownBytes = bytes.byteLength;
+      this.shownVia = kind;
       this.plan.delivered();
       pull.painted(id, { decode_ms: decodeMs, paint_ms: performance.now() - t1 });
       this.root.dataset.livecamPainted = String(pull.stats.painted);
+      if (this.liveSince === null && this.state === "live") {
+        this._markLive();
+        this.updateBadge();
+      }
     });
   }
 
@@ -331,13 +383,12 @@ export class LiveView {
     const shown = this.overlayOn();
     this.root.classList.toggle("livecam-with-overlay", shown);
     if (!shown) return;
-    this.overlay.textContent = overlayLines({
-      fps: this.loop.fps,
-      server: this.loop.serverStats,
-      header: this.shownHeader,
-      bytes: this.shownBytes,
-      transport: this.plan.current,
-    }).join("\n");
+    const frame = { header: this.shownHeader, bytes: this.shownBytes };
+    const lines =
+      this.state === "closed"
+        ? closedOverlayLines({ ...frame, via: this.shownVia })
+        : overlayLines({ ...frame, fps: this.loop.fps, server: this.loop.serverStats, transport: this.plan.current });
+    this.overlay.textContent = lines.join("\n");
   };
 
   onOverlayChange = () => {
