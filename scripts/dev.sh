@@ -57,8 +57,12 @@ run_tests() {
 
 demo() {
   setup
+  local as_root=()
+  if [ "$(id -u)" = 0 ]; then
+    as_root=(--ServerApp.allow_root=True)  # Jupyter refuses to start as root without it
+  fi
   say "starting JupyterLab on notebooks/quickstart.ipynb (Ctrl-C to stop)"
-  exec "$VENV/bin/jupyter" lab notebooks/quickstart.ipynb --ServerApp.ip=127.0.0.1 "$@"
+  exec "$VENV/bin/jupyter" lab notebooks/quickstart.ipynb --ServerApp.ip=127.0.0.1 ${as_root[@]+"${as_root[@]}"} "$@"
 }
 
 bench() {
