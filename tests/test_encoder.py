@@ -73,7 +73,9 @@ def test_process_errors_become_failures_with_the_users_line() -> None:
 def test_process_returning_garbage_is_a_failure() -> None:
     result = Encoder().encode(frame(np.zeros((4, 4, 3), np.uint8)), 0, Settings(), lambda img: "oops")
     assert isinstance(result, Failure)
-    assert "process() result" in result.message and "str" in result.message
+    assert result.message.startswith("process() returned no frame: its result must be")
+    assert "got builtins.str" in result.message and "test_encoder.py:" in result.message  # the user's code
+    assert "raised" not in result.message and "_frames.py" not in result.message
 
 
 def test_render_is_cached_per_seq_and_rev() -> None:

@@ -106,6 +106,24 @@ class Failure:
     message: str
 
 
+class NotAFrame(ValueError):
+    """``process`` returned something that is not a frame; the message says what, and where it is defined."""
+
+
+def defined_at(fn: object) -> str:
+    """Where a function (or a callable object's ``__call__``) is defined: what a user looks for."""
+    call = type(fn).__call__ if not hasattr(fn, "__code__") and callable(fn) else None
+    code = getattr(fn, "__code__", None) or getattr(call, "__code__", None)
+    if code is None:
+        return type(fn).__qualname__
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def process_failure(exc: BaseException) -> str:
+    """What ``lf.error`` and the views show when ``process`` failed on a frame."""
+    return str(exc) if isinstance(exc, NotAFrame) else describe_exception("process()", exc)
+
+
 def describe_exception(where: str, exc: BaseException) -> str:
     # The last frame of the traceback points at the user's line, which is what they need to fix it.
     frames = traceback.extract_tb(exc.__traceback__)
@@ -139,7 +157,12 @@ class Encoder:
             # OpenCV code often draws into its input in place; give it a private copy so the slot's frame
             # stays pristine (a changed setting re-renders it) and other viewers are unaffected.
             result = process(image.copy() if np.may_share_memory(image, frame.data) else image)
-            image = to_display(check_frame(result, "process() result"), "bgr")
+            try:
+                checked = check_frame(result, "its result")
+            except (TypeError, ValueError) as exc:
+                where = f"process is defined at {defined_at(process)}"
+                raise NotAFrame(f"process() returned no frame: {exc} ({where})") from None
+            image = to_display(checked, "bgr")
         with self._lock:
             self._rendered = (key, image)
         return image
@@ -151,8 +174,9 @@ class Encoder:
         try:
             image = self.render(frame, rev, settings, process)
         except Exception as exc:
-            where = "process()" if process is not None else "frame conversion"
-            return Failure(frame.seq, rev, describe_exception(where, exc))
+            if process is None:
+                return Failure(frame.seq, rev, describe_exception("frame conversion", exc))
+            return Failure(frame.seq, rev, process_failure(exc))
         source_height, source_width = image.shape[:2]
         full = fit(image, settings.max_size)
         shown = scaled(full, settings.scale)

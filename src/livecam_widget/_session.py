@@ -22,7 +22,7 @@ from . import _registry
 from ._demand import Demand
 from ._door import LoopGone
 from ._drivers import CommRouter, CommSend
-from ._encoder import Look, Settings, describe_exception
+from ._encoder import Look, Settings, process_failure
 from ._frames import Image, check_frame, owned_copy
 from ._notify import Deliver, Notifier
 from ._origin import OriginPolicy
@@ -158,7 +158,7 @@ class Session:
                 try:
                     self.render(newest)
                 except Exception as exc:
-                    self.report_source_error(describe_exception("process()", exc))
+                    self.report_source_error(process_failure(exc))
 
     @property
     def keep_running(self) -> bool:

@@ -9,7 +9,7 @@ import anywidget
 import traitlets
 
 from . import _frontend, _registry
-from ._encoder import FORMATS, Look, Settings, describe_exception
+from ._encoder import FORMATS, Look, Settings, process_failure
 from ._frames import CHANNELS, Image
 from ._pointer import Handler
 from ._protocol import PATH_PREFIX
@@ -202,7 +202,7 @@ class LiveFrame(anywidget.AnyWidget):
         try:
             return self._live_session().snapshot()
         except Exception as exc:
-            self.error = describe_exception("process()", exc)
+            self.error = process_failure(exc)
             raise
 
     def on_click(self, fn: Handler, remove: bool = False) -> None:
