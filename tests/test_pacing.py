@@ -46,3 +46,37 @@ def test_deadline_paces_without_drift_and_skips_ahead_when_late(clock) -> None:
     clock.advance(0.01)
     assert deadline.wait_time(clock()) == pytest.approx(0.09)
     assert Deadline(None).wait_time(clock()) == 0.0
+
+
+def test_pacer_keeps_a_grid_so_a_viewer_gets_every_frame_of_a_source_at_max_fps(clock) -> None:
+    """A 30 fps source whose frames come 1-4 ms late (capture jitter), a viewer capped at 30 fps that always
+    asks, and sleeps that overshoot by 1 ms (as asyncio's do): paced from the previous pick, the overshoot
+    would add up until a frame is skipped; on a grid the viewer takes every frame."""
+    pacer = Pacer(max_fps=30)
+    start = clock()
+    arrivals = [start + i / 30 + 0.001 + 0.003 * ((i * 7) % 5) / 4 for i in range(300)]
+    picked: list[int] = []
+    last = -1
+    while last < len(arrivals) - 1:
+        delay = pacer.delay(clock())
+        if delay > 0:
+            clock.advance(delay + 0.001)
+        ready = [i for i, t in enumerate(arrivals) if t <= clock() and i > last]
+        if ready:
+            last = ready[-1]  # the newest frame there is
+        else:
+            last += 1
+            clock.now = arrivals[last]  # wait for the next frame
+        picked.append(last)
+        pacer.sent(clock())
+        clock.advance(0.002)  # the encode and send
+    assert len(picked) >= 297, f"{len(picked)} of 300 frames"
+
+
+def test_pacer_does_not_burst_after_an_idle_spell(clock) -> None:
+    pacer = Pacer(max_fps=10)
+    pacer.sent(clock())
+    clock.advance(5.0)  # the view was paused
+    assert pacer.delay(clock()) == 0.0
+    pacer.sent(clock())
+    assert pacer.delay(clock()) == pytest.approx(0.1)  # one interval from now, not a catch-up burst

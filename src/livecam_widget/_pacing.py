@@ -6,20 +6,40 @@ from collections import deque
 
 
 class Pacer:
-    """Keeps one client's frames at least ``1/max_fps`` apart (``max_fps <= 0``: no cap)."""
+    """Keeps one viewer's frames ``1/max_fps`` apart on a fixed grid (``max_fps <= 0``: no cap).
+
+    The grid matters for a source that runs at exactly ``max_fps``: measured from the previous pick,
+    every sleep's overshoot and every late frame would push the next pick later, until a frame is
+    skipped (29.1 of 30 fps); on the grid they do not add up. A viewer that fell more than an interval
+    behind (paused, hidden, slow) starts a new grid instead of bursting to catch up.
+    """
 
     def __init__(self, max_fps: float) -> None:
         self.max_fps = max_fps
+        self._due: float | None = None
         self._last: float | None = None
+        #: The cap the grid was laid for.
+        self._grid_fps = max_fps
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next send is allowed."""
-        if self._last is None or self.max_fps <= 0:
+        if self.max_fps <= 0 or self._last is None:
             return 0.0
-        return max(0.0, self._last + 1.0 / self.max_fps - now)
+        if self._due is None or self._grid_fps != self.max_fps:
+            # The cap changed since the last send: the next send is one new interval after it.
+            self._due, self._grid_fps = self._last + 1.0 / self.max_fps, self.max_fps
+        return max(0.0, self._due - now)
 
     def sent(self, now: float) -> None:
         self._last = now
+        if self.max_fps <= 0:
+            self._due = None
+            return
+        interval = 1.0 / self.max_fps
+        if self._due is None or self._grid_fps != self.max_fps or now - self._due > interval:
+            self._due = now
+        self._due += interval
+        self._grid_fps = self.max_fps
 
 
 class RateMeter:
