@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anywidget
 import traitlets
 
 from . import _frontend, _registry
+from ._checks import checked_max_fps, checked_max_size, checked_quality
 from ._encoder import FORMATS, Look, Settings, process_failure
 from ._frames import CHANNELS, Image
 from ._pointer import Handler
@@ -19,6 +21,7 @@ from ._session import Session
 from ._stats import closed_report
 
 _ESM, _CSS = _frontend.paths()
+T = TypeVar("T")
 
 
 class LiveFrame(anywidget.AnyWidget):
@@ -324,19 +327,11 @@ class LiveFrame(anywidget.AnyWidget):
 
     @traitlets.validate("max_fps")
     def _check_fps(self, proposal: Any) -> float:
-        value = float(proposal["value"])
-        if not value >= 0 or value == float("inf"):
-            raise traitlets.TraitError(f"max_fps must be a finite number >= 0 (0: no cap), got {value}")
-        return value
+        return _trait_checked("max_fps", checked_max_fps, proposal["value"])
 
     @traitlets.validate("quality")
     def _check_quality(self, proposal: Any) -> int | str:
-        value = proposal["value"]
-        if value == "auto":
-            return "auto"
-        if isinstance(value, str) or not 1 <= int(value) <= 100:
-            raise traitlets.TraitError(f'quality must be 1..100 or "auto", got {value!r}')
-        return int(value)
+        return _trait_checked("quality", checked_quality, proposal["value"])
 
     @traitlets.validate("width", "height")
     def _check_display_size(self, proposal: Any) -> int:
@@ -348,12 +343,7 @@ class LiveFrame(anywidget.AnyWidget):
 
     @traitlets.validate("max_size")
     def _check_max_size(self, proposal: Any) -> int:
-        value = int(proposal["value"])
-        if value < 0 or 0 < value < 16:
-            raise traitlets.TraitError(
-                f"max_size must be 0 (no downscale) or at least 16 pixels, got {value}"
-            )
-        return value
+        return _trait_checked("max_size", checked_max_size, proposal["value"])
 
     @traitlets.validate("process")
     def _check_process(self, proposal: Any) -> Any:
@@ -381,6 +371,13 @@ class LiveFrame(anywidget.AnyWidget):
         session = self.__dict__.get("_session")
         if session is not None:
             session.restyle(None, change["new"])
+
+
+def _trait_checked(name: str, check: Callable[[Any], T], value: Any) -> T:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise traitlets.TraitError(f"{name} {exc}") from None
 
 
 def describe(state: str, stats: dict[str, Any], error: str | None) -> str:

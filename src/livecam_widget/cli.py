@@ -19,8 +19,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
+
+from ._checks import checked_max_fps, checked_max_size, checked_quality
 
 FORMATS = ("jpeg", "png")
 
@@ -53,33 +55,16 @@ def _fps(text: str) -> float:
     return value
 
 
-def _max_fps(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no cap) or a positive number, got {text!r}")
-    return value
+def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option type from one of the settings' rules (the same ones the widget's traits use)."""
 
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _quality(text: str) -> int | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be a whole number 1..100 or 'auto', got {text!r}")
-    return value
-
-
-def _max_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0 or 0 < value < 16:
-        raise argparse.ArgumentTypeError(f"must be 0 (keep the size) or at least 16 pixels, got {text!r}")
-    return value
+    return convert
 
 
 def _port(text: str) -> int:
@@ -100,10 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=0, help="port of the web page and MJPEG (default: free)")
     serve.add_argument("--fps", type=_fps, default=None, help="source pace for files and the test pattern")
-    serve.add_argument("--max-fps", type=_max_fps, default=30.0, help="per-viewer frame cap (0: none)")
-    serve.add_argument("--quality", type=_quality, default=80, help="JPEG quality 1..100, or 'auto'")
+    max_fps, quality, max_size = map(_checked, (checked_max_fps, checked_quality, checked_max_size))
+    serve.add_argument("--max-fps", type=max_fps, default=30.0, help="per-viewer frame cap (0: none)")
+    serve.add_argument("--quality", type=quality, default=80, help="JPEG quality 1..100, or 'auto'")
     serve.add_argument("--format", choices=FORMATS, default="jpeg", help="jpeg (default) or png (lossless)")
-    serve.add_argument("--max-size", type=_max_size, default=0, help="downscale the longest side to this")
+    serve.add_argument("--max-size", type=max_size, default=0, help="downscale the longest side to this")
     serve.add_argument("--loop", action="store_true", help="repeat a video file")
     return parser
 
