@@ -16,16 +16,7 @@ import {
   fitWidth,
   framePoint,
 } from "./pull.js";
-
-/** A frame message exactly as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes. */
-function buildFrame(header, image) {
-  const head = new TextEncoder().encode(JSON.stringify(header));
-  const buf = new ArrayBuffer(4 + head.length + image.length);
-  new DataView(buf).setUint32(0, head.length, false);
-  new Uint8Array(buf, 4).set(head);
-  new Uint8Array(buf, 4 + head.length).set(image);
-  return buf;
-}
+import { buildFrame } from "./fakes.js";
 
 /** A PullLoop with recording callbacks and a hand-driven clock. */
 function makeLoop({ visible = true } = {}) {

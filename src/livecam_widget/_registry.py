@@ -6,8 +6,8 @@
   hold it), and the camera reports busy; so opening a device closes its previous holder first.
 - Open widgets: ``close_all()`` closes them; it also runs at interpreter exit (``atexit``), so cameras are
   released and viewers get a clean goodbye instead of a dropped connection.
-- Cells: re-running a notebook cell replaces the widgets its earlier runs made. JupyterLab, Notebook 7 and
-  VS Code send the cell's id in each execute request's metadata (``cellId``); a widget remembers the cell
+- Cells: re-running a notebook cell replaces the widgets its earlier runs made. JupyterLab and Notebook 7
+  send the cell's id in each execute request's metadata (``cellId``); a widget remembers the cell
   and the request that made it, and a request from the same cell with a new message id closes them.
   Without a cell id (a script, a console, an older frontend) nothing is closed.
 """

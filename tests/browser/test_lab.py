@@ -354,3 +354,22 @@ def test_closed_view_says_closed(nb):
     assert closed.seq is not None and closed.seq >= last, "the last frame is no longer shown"
     for _, view in sample(page, 0, 1.5):
         assert view.state == "closed" and view.seq == closed.seq, "frames still arriving after close()"
+
+
+OPEN_WIDGETS = (
+    "import threading\nfrom livecam_widget import _registry\n"
+    "print(len(_registry._open), sum(t.name == 'livecam-source' for t in threading.enumerate()))"
+)
+
+
+def test_rerunning_a_cell_in_jupyterlab_replaces_its_widget(nb):
+    """JupyterLab sends the cell's id with each run: three runs of one cell leave one widget, live."""
+    lab, page = nb
+    lab.add_notebook("rerun.ipynb", [LIVE, OPEN_WIDGETS])
+    page.open_in(lab, "rerun.ipynb")
+    for _ in range(3):
+        page.run(0)
+        page.wait_advancing(0, steps=3)
+    page.run(1)
+    assert page.text(1).split() == ["1", "1"], page.text(1)
+    page.wait_advancing(0, steps=3)  # the newest one is the one on screen, and it is live
