@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point for people and CI:  scripts/dev.sh demo | test | bench | bench-browser | soak | setup
+# One entry point for people and CI:  scripts/dev.sh demo | test | package | bench | bench-browser | soak | setup
 # Everything it needs it installs: a virtualenv in .venv (override with LIVECAM_VENV), the package with
 # its test and browser extras, and Debian's Chromium when run as root (the browser tests need it).
 set -euo pipefail
@@ -43,6 +43,7 @@ run_tests() {
   say "lint and types: ruff, mypy --strict"
   "$VENV/bin/ruff" check src tests $( [ -d bench ] && echo bench )
   "$VENV/bin/mypy"
+  package
   say "pytest"
   set +e
   "$VENV/bin/python" -m pytest -p no:cacheprovider -ra "$@"
@@ -53,6 +54,20 @@ run_tests() {
     exit 1
   fi
   exit "$rc"
+}
+
+package() {
+  # The standard build (sdist, then the wheel from the sdist), PyPI's check of both, and the wheel alone
+  # in a fresh venv serving frames to a real client: a broken package cannot pass.
+  local tmp
+  tmp=$(mktemp -d)
+  say "package: python -m build, twine check --strict, the wheel alone in a fresh venv"
+  "$VENV/bin/python" -m build --outdir "$tmp/dist" . >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+  "$VENV/bin/twine" check --strict "$tmp"/dist/*
+  "$PYTHON" -m venv "$tmp/venv"
+  "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check "$tmp"/dist/*.whl
+  (cd "$tmp" && "$tmp/venv/bin/python" "$ROOT/scripts/smoke.py")
+  rm -rf "$tmp"
 }
 
 demo() {
@@ -85,10 +100,11 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   setup) setup ;;
+  package) setup; package ;;
   test) run_tests "$@" ;;
   demo) demo "$@" ;;
   bench) bench "$@" ;;
   bench-browser) bench_browser "$@" ;;
   soak) soak "$@" ;;
-  *) echo "usage: scripts/dev.sh demo|test|bench|bench-browser|soak|setup [args]" >&2; exit 2 ;;
+  *) echo "usage: scripts/dev.sh demo|test|package|bench|bench-browser|soak|setup [args]" >&2; exit 2 ;;
 esac
