@@ -38,6 +38,7 @@ except (ImportError, AttributeError):  # pragma: no cover - Windows
     _OUTQ = None
 
 from . import _access, _frontend
+from ._backlog import FIRST_PROBE_S, ReaderBacklog, next_probe_s
 from ._door import LoopDoor, LoopGone
 from ._encoder import Encoded, Failure, describe_exception
 from ._page import PAGE
@@ -45,6 +46,10 @@ from ._protocol import PATH_PREFIX
 from ._stream import Stream, StreamClosed
 from ._threads import Worker
 from ._viewer import NOTHING_SENT, Limits, ViewerCore
+
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+#: Offset of ``tcpi_snd_wnd`` (the peer's advertised window, bytes) in Linux's ``struct tcp_info``.
+_SND_WND_OFFSET = 228
 
 BOUNDARY = "livecamframe"
 #: Kernel send buffer per HTTP viewer: about one 720p JPEG, so a slow viewer does not hide a queue there.
@@ -55,8 +60,22 @@ REPEAT_S = 0.5
 
 
 
+def receive_window(conn: socket.socket) -> int | None:
+    """The peer's receive window (``tcpi_snd_wnd`` of Linux's TCP_INFO), or None where there is none."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _SND_WND_OFFSET + 4)
+    except OSError:
+        return None
+    if len(info) < _SND_WND_OFFSET + 4:
+        return None  # a kernel older than tcpi_snd_wnd
+    return int.from_bytes(info[_SND_WND_OFFSET : _SND_WND_OFFSET + 4], sys.byteorder)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _ViewerHTTPServer
+    _backlog: ReaderBacklog
     protocol_version = "HTTP/1.1"
     server_version = "livecam"
     sys_version = ""
@@ -130,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         clock = viewers.clock
         core = ViewerCore(viewers.limits, clock(), own_cap=fps)
         core.grant(clock())  # asking for the stream is the first grant
+        self._backlog = ReaderBacklog()
         part, sent_at = b"", clock()
         try:
             while not viewers.stopping.is_set():
@@ -161,9 +181,33 @@ class _Handler(BaseHTTPRequestHandler):
             return  # the viewer went away
 
     def _send_part(self, part: bytes) -> None:
+        """Send one part; return once the reader has read (nearly) all it was sent (see _backlog)."""
+        viewers = self.server.viewers
         self.wfile.write(part)
         self.wfile.flush()
+        viewers.wait_acked(self.connection)
+        backlog = self._backlog
+        window = receive_window(self.connection)
+        if window is None:  # no TCP_INFO window here: acknowledged is the best we know
+            return
+        clock, started, probe_s = viewers.clock, viewers.clock(), FIRST_PROBE_S
+        waited = False
+        while not backlog.may_send(window, len(part)) and not viewers.stopping.wait(probe_s):
+            window = self._probe()
+            probe_s, waited = next_probe_s(probe_s), True
+        if backlog.after_wait(waited):
+            period, probe_s = clock() - started, FIRST_PROBE_S
+            check_until = clock() + 2 * period + 0.1
+            while clock() < check_until and not viewers.stopping.wait(probe_s):
+                if backlog.opened_further(self._probe(), len(part)):
+                    break
+
+    def _probe(self) -> int:
+        """Two bytes multipart parsers skip between parts; their ACK carries the reader's window now."""
+        self.wfile.write(b"\r\n")
+        self.wfile.flush()
         self.server.viewers.wait_acked(self.connection)
+        return receive_window(self.connection) or 0
 
 
 class _ViewerHTTPServer(ThreadingHTTPServer):
