@@ -299,7 +299,7 @@ def test_close_stops_stream_frees_port_and_rerun(nb):
 
 def test_quickstart_notebook(nb):
     """The shipped quickstart, Run All in Lab: paints the moving test pattern, its stats show painting,
-    pause/resume/close run, no error."""
+    pause and resume run, no error, and the view is still live at the end."""
     lab, page = nb
     shutil.copy(NOTEBOOKS / "quickstart.ipynb", lab.root / "quickstart.ipynb")
     page.open_in(lab, "quickstart.ipynb")
@@ -318,7 +318,8 @@ def test_quickstart_notebook(nb):
     assert found, texts
     assert float(found[0].group(1)) > 0, f"the quickstart's stats say nothing painted: {found[0].string}"
     assert "(480, 640, 3)" in texts
-    assert texts.index("paused") < texts.index("live") < texts.index("closed")
+    assert texts.index("paused") < texts.index("live")
+    assert "closed" not in texts  # Run All leaves the view live: the closing cell is for the user to run
 
 
 #: Records every state the first view of a cell goes through, and whether it is still in the document.
