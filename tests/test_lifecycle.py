@@ -202,3 +202,15 @@ def test_close_zeroes_the_rates_in_stats() -> None:
     stats = lf.stats
     assert stats["state"] == "closed" and stats["fps_source"] == 0 and stats["clients"] == 0
     assert stats["latency_ms"] is None and stats["frames"] >= frames  # the counts it ended with stay
+
+
+def test_a_stream_url_is_read_as_it_delivers_and_thinned_to_fps() -> None:
+    """A source that paces itself (here our own MJPEG stream at about 30 fps, read through
+    cv2.VideoCapture like an IP camera) is read as it delivers and handed on at most at ``fps``."""
+    with LiveFrame("testpattern:320x240", fps=30) as camera:
+        with LiveFrame(camera.mjpeg_url, fps=5, max_fps=0, keep_running=True) as lf:
+            wait_for(lambda: lf._session.slot.count >= 2, timeout=15)
+            first = lf._session.slot.count
+            time.sleep(2.0)
+            rate = (lf._session.slot.count - first) / 2.0
+            assert 3.5 <= rate <= 6.0, f"{rate} frames/s handed on at fps=5"
