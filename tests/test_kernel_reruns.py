@@ -76,6 +76,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.realtime
 def test_ten_reruns_of_a_cell_leave_one_widget_and_an_idle_kernel(kernel: Any) -> None:
     cell = "from livecam_widget import LiveFrame\nlf = LiveFrame('testpattern:1280x720')\nlf"
     for _ in range(10):

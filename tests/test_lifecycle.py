@@ -33,6 +33,7 @@ def cpu_share(seconds: float) -> float:
     return (time.process_time() - started_cpu) / (time.monotonic() - started)
 
 
+@pytest.mark.realtime
 def test_a_callable_without_fps_is_called_once_per_wanted_frame() -> None:
     calls = 0
 
@@ -49,6 +50,7 @@ def test_a_callable_without_fps_is_called_once_per_wanted_frame() -> None:
         assert calls <= 11, f"{calls} calls for 10 frames"
 
 
+@pytest.mark.realtime
 def test_every_source_kind_honours_fps(tmp_path: Path) -> None:
     class Reader:
         reads = 0
@@ -69,6 +71,7 @@ def test_every_source_kind_honours_fps(tmp_path: Path) -> None:
     assert Reader.reads < 30, f"the reader was read {Reader.reads} times for about 12 frames"
 
 
+@pytest.mark.realtime
 def test_an_unwatched_source_idles_and_a_file_keeps_its_position(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "long.avi", frames=600, fps=30)
     with LiveFrame(str(clip), max_fps=0) as lf:
@@ -82,6 +85,7 @@ def test_an_unwatched_source_idles_and_a_file_keeps_its_position(tmp_path: Path)
         assert 0 < after - before < 75, (before, after)
 
 
+@pytest.mark.realtime
 def test_six_unwatched_widgets_cost_almost_nothing(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.avi", frames=60)
     n = iter(range(10**9))
@@ -105,6 +109,7 @@ def test_six_unwatched_widgets_cost_almost_nothing(tmp_path: Path) -> None:
             lf.close()
 
 
+@pytest.mark.realtime
 def test_a_new_viewer_of_an_idle_widget_gets_a_fresh_first_frame() -> None:
     with LiveFrame("testpattern:640x480", fps=30) as lf:
         fetch(lf.url, 2)
@@ -131,6 +136,7 @@ def test_snapshot_wakes_an_idle_source_for_a_fresh_frame() -> None:
         assert frame is not None and frame.t_capture >= asked
 
 
+@pytest.mark.realtime
 def test_keep_running_runs_process_with_nobody_watching() -> None:
     seen: list[int] = []
 
@@ -148,6 +154,7 @@ def test_keep_running_runs_process_with_nobody_watching() -> None:
         assert len(seen) == settled
 
 
+@pytest.mark.realtime
 def test_a_recording_keeps_the_source_running(tmp_path: Path) -> None:
     with LiveFrame("testpattern:160x120", fps=30) as lf:
         lf.record(str(tmp_path / "out.avi"))
@@ -204,13 +211,14 @@ def test_close_zeroes_the_rates_in_stats() -> None:
     assert stats["latency_ms"] is None and stats["frames"] >= frames  # the counts it ended with stay
 
 
+@pytest.mark.realtime
 def test_a_stream_url_is_read_as_it_delivers_and_thinned_to_fps() -> None:
     """A source that paces itself (here our own MJPEG stream at about 30 fps, read through
     cv2.VideoCapture like an IP camera) is read as it delivers and handed on at most at ``fps``."""
-    with LiveFrame("testpattern:320x240", fps=30) as camera:
-        with LiveFrame(camera.mjpeg_url, fps=5, max_fps=0, keep_running=True) as lf:
-            wait_for(lambda: lf._session.slot.count >= 2, timeout=15)
-            first = lf._session.slot.count
-            time.sleep(2.0)
-            rate = (lf._session.slot.count - first) / 2.0
-            assert 3.5 <= rate <= 6.0, f"{rate} frames/s handed on at fps=5"
+    camera = LiveFrame("testpattern:320x240", fps=30)
+    with camera, LiveFrame(camera.mjpeg_url, fps=5, max_fps=0, keep_running=True) as lf:
+        wait_for(lambda: lf._session.slot.count >= 2, timeout=15)
+        first = lf._session.slot.count
+        time.sleep(2.0)
+        rate = (lf._session.slot.count - first) / 2.0
+        assert 3.5 <= rate <= 6.0, f"{rate} frames/s handed on at fps=5"
