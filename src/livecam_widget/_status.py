@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from ._protocol import status
 
-STATES = ("live", "paused", "ended", "closed")
-
 
 class Status:
     def __init__(self, state: str = "live") -> None:
