@@ -51,3 +51,34 @@ def test_helpers() -> None:
     assert origin_of("HTTP://Example.com:80/path?q") == "http://example.com:80"
     assert origin_of("nonsense") is None
     assert is_loopback("http://127.0.0.1:5") and not is_loopback("http://8.8.8.8")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "vscode-webview://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1",
+        "vscode-webview://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1/",
+        "vscode-webview://6c1b0d2c-6a3e-4b0f-9a3e-1f2d3c4b5a69",
+        "vscode-webview://6c1b0d2c-6a3e-4b0f-9a3e-1f2d3c4b5a69/",
+        "https://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1.vscode-cdn.net",
+    ],
+)
+def test_vscode_webview_origins_are_allowed(origin: str) -> None:
+    assert OriginPolicy(env="", jupyter_origins=set).allows(origin)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "vscode-webview://evil.example",
+        "vscode-webview://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1.evil.example",
+        "vscode-webview://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1/x",
+        "http://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1.vscode-cdn.net",
+        "https://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1.vscode-cdn.net.evil.example",
+        "https://evil.example/.vscode-cdn.net",
+        "https://a.b.vscode-cdn.net",
+        "vscode-webview-evil://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1",
+    ],
+)
+def test_vscode_look_alikes_are_refused(origin: str) -> None:
+    assert not OriginPolicy(env="", jupyter_origins=set).allows(origin)

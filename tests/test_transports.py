@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 
 from livecam_widget import LiveFrame, draw_code, read_code
 from livecam_widget._protocol import unpack_frame
+from livecam_widget.client import FrameClient
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -128,3 +129,20 @@ def test_comm_protocol_violations_close_only_that_view() -> None:
         assert frame["header"]["seq"] == 1
         lf.browser(123, livecam="open")  # type: ignore[arg-type]  # junk is ignored, not fatal
         lf._on_comm_message(lf, "junk", [])
+
+
+def test_a_vscode_webview_handshake_is_accepted_with_the_token_only() -> None:
+    """VS Code's notebook webviews connect directly (their origin is vscode-webview://<id>); the token is
+    still required."""
+    webview = "vscode-webview://1ks6ocisc3hm62ffedtm1mr9ruk56jncbg9pta8m1n72ujugu8c1"
+    with LiveFrame("testpattern:160x120") as lf:
+
+        async def scenario() -> None:
+            async with FrameClient(lf.url, origin=webview) as client:
+                assert (await client.next(timeout=5)).seq >= 1
+            with pytest.raises(InvalidStatus) as refused:
+                async with FrameClient(lf.url.split("?")[0] + "?token=wrong", origin=webview):
+                    pass
+            assert refused.value.response.status_code == 403
+
+        asyncio.run(scenario())

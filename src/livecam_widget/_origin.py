@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,19 @@ def is_loopback(origin: str) -> bool:
         return False
 
 
+#: VS Code's notebook webviews: ``vscode-webview://<id>`` (a base32 id, or a UUID in older versions), and
+#: VS Code for the Web's ``https://<id>.vscode-cdn.net``. No web page can have such an origin; the token is
+#: still required.
+_VSCODE = re.compile(
+    r"^(?:vscode-webview://(?:[a-z0-9]{16,64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"|https://[a-z0-9]{16,64}\.vscode-cdn\.net)/?$"
+)
+
+
+def is_vscode(origin: str) -> bool:
+    return _VSCODE.match(origin.strip().lower()) is not None
+
+
 def _running_jupyter_origins() -> set[str]:
     try:
         from jupyter_server.serverapp import list_running_servers
@@ -48,8 +62,8 @@ def _running_jupyter_origins() -> set[str]:
 
 
 class OriginPolicy:
-    """Allowed: no Origin (non-browser clients, still token-checked), loopback origins, the origins of
-    Jupyter servers on this machine, and the ``extra`` ones (``"*"`` allows all)."""
+    """Allowed: no Origin (non-browser clients, still token-checked), loopback origins, VS Code's notebook
+    webviews, the origins of Jupyter servers on this machine, and the ``extra`` ones (``"*"`` allows all)."""
 
     #: Jupyter's runtime files are re-read at most this often, so refused handshakes cannot make us hit disk.
     REFRESH_S = 5.0
@@ -72,7 +86,7 @@ class OriginPolicy:
         self._lock = threading.Lock()
 
     def allows(self, origin: str | None) -> bool:
-        if origin is None or self.allow_all:
+        if origin is None or self.allow_all or is_vscode(origin):
             return True
         normalized = origin_of(origin)
         if normalized is None:
