@@ -31,9 +31,46 @@ chromium() {
   fi
 }
 
+engines() {
+  # What tests/engines drives: Debian's Firefox ESR and WebKitGTK (WebKitWebDriver + MiniBrowser) with Xvfb,
+  # puppeteer-core (js/package-lock.json; it never downloads a browser) to speak WebDriver BiDi to Firefox,
+  # and Selenium for WebKitWebDriver. As root it installs what is missing; otherwise those tests skip.
+  local need=()
+  [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
+  [ -x /usr/bin/WebKitWebDriver ] || need+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null || need+=(xvfb)
+  if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      say "installing Debian's ${need[*]} for the Firefox/WebKit engine tests"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+      echo "!! not root and ${need[*]} missing: the Firefox/WebKit engine tests will be SKIPPED" >&2
+    fi
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "!! npm missing: the Firefox engine tests will be SKIPPED" >&2
+  elif [ ! -f js/node_modules/puppeteer-core/package.json ] \
+    || [ js/package-lock.json -nt js/node_modules/.package-lock.json ]; then
+    say "installing puppeteer-core into js/node_modules (npm ci, no browser download)"
+    (cd js && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ -n "${CI:-}" ]; then
+    local tool
+    for tool in /usr/bin/firefox-esr /usr/bin/WebKitWebDriver "$(command -v Xvfb || echo Xvfb)" \
+      js/node_modules/puppeteer-core/package.json; do
+      if [ ! -e "$tool" ]; then
+        echo "!! CI run without $tool: refusing to skip the Firefox/WebKit engine tests" >&2
+        exit 1
+      fi
+    done
+  fi
+}
+
 run_tests() {
   setup
   chromium
+  engines
   if [ -n "${CI:-}" ] && [ ! -x /usr/bin/chromium ]; then
     echo "!! CI run without /usr/bin/chromium: refusing to skip the browser tests" >&2
     exit 1
