@@ -75,11 +75,14 @@ class TestPattern:
         cx = int(w / 2 + (w / 3) * math.cos(t * 2.0))
         cy = int(h / 2 + (h / 3) * math.sin(t * 2.0))
         cv2.circle(img, (cx, cy), max(8, h // 12), (255, 255, 255), -1, cv2.LINE_AA)
-        # The frame number and clock, once, white on a dark band: readable over any part of the pattern.
+        # The frame number and clock, once, white on a dark band, at the right: the views' stats overlay
+        # sits at the bottom left.
         img[h - self._band :, :] //= 4
         text = f"#{seq}  {time_text(t)}"
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        width = cv2.getTextSize(text, font, self._scale, 1)[0][0]
         baseline = h - self._band // 2 + int(10 * self._scale)
-        cv2.putText(img, text, (16, baseline), cv2.FONT_HERSHEY_SIMPLEX, self._scale, (255, 255, 255), 1)
+        cv2.putText(img, text, (max(4, w - width - 16), baseline), font, self._scale, (255, 255, 255), 1)
         block = max(4, min(16, w // 32))
         draw_code(img, seq % (1 << 24), 24, 0, 0, block)
         return img
