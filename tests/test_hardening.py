@@ -1,4 +1,4 @@
-"""Issue 5: bad input, hostile clients, faults and leaks, each tried for real."""
+"""Bad input, hostile clients, faults and leaks, each tried for real."""
 
 from __future__ import annotations
 
