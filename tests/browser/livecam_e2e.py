@@ -12,6 +12,7 @@ page decodes with getImageData, so "live" and "fresh" mean what is actually on s
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import pathlib
@@ -47,7 +48,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TOKEN = "livecam-e2e-" + uuid.uuid4().hex
-ARTIFACTS = pathlib.Path(tempfile.gettempdir()) / "livecam-browser-artifacts"
+#: One folder per user: another user's run (root's, say) must not leave it unwritable.
+ARTIFACTS = pathlib.Path(tempfile.gettempdir()) / f"livecam-browser-artifacts-{getpass.getuser()}"
 #: Numbers a test measured, printed at the end of the run (and kept in ARTIFACTS/metrics.json).
 METRICS: dict[str, Any] = {}
 MASK = (1 << 24) - 1

@@ -14,6 +14,7 @@ Every process started here is in a process group of its own and is ended, the wh
 from __future__ import annotations
 
 import contextlib
+import getpass
 import glob
 import importlib.util
 import json
@@ -39,7 +40,7 @@ WEBKIT_DRIVER = os.environ.get("LIVECAM_WEBKIT_DRIVER", "/usr/bin/WebKitWebDrive
 XVFB = shutil.which("Xvfb") or "/usr/bin/Xvfb"
 VIEWPORT = (1024, 768)
 ENGINES = ("firefox", "webkit")
-ARTIFACTS = pathlib.Path(tempfile.gettempdir()) / "livecam-browser-artifacts" / "engines"
+ARTIFACTS = pathlib.Path(tempfile.gettempdir()) / f"livecam-browser-artifacts-{getpass.getuser()}" / "engines"
 #: Numbers the tests measured, per engine, printed at the end of the run (and kept as metrics.json).
 ENGINE_METRICS: dict[str, Any] = {}
 INSTALL_HINT = "bash scripts/dev.sh test installs it as root (its engines step)"
