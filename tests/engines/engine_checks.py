@@ -42,13 +42,17 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, last: Callab
 
 
 class View:
-    """The page's (first) live view, seen through the probe."""
+    """One live view of the page (the first unless ``select`` picks another), seen through the probe."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def install(self) -> None:
         assert self.engine.eval(PROBE) is True
+
+    def select(self, index: int) -> int:
+        """Read the page's ``index``-th view from now on; returns how many views the page has."""
+        return int(self.engine.eval(f"window.__lcE.select({int(index)})"))
 
     def read(self) -> dict[str, Any]:
         return dict(self.engine.eval("window.__lcE.read() || {}"))
@@ -79,11 +83,12 @@ class View:
 
 
 def frames_rise_and_are_fresh(
-    view: View, seconds: float, fps: float, made: dict[int, float] | None = None
+    view: View, seconds: float, fps: float, made: dict[int, float] | None = None, min_share: float = 0.5
 ) -> dict[str, Any]:
     """Sample the canvas on every animation frame for ``seconds``; assert that frame numbers rise at about
     the source's rate and are fresh; return the numbers. ``made`` (seq -> time.time() when the producer made
-    it), when the producer runs in this process, cross-checks every capture time read from the pixels."""
+    it), when the producer runs in this process, cross-checks every capture time read from the pixels.
+    ``min_share``: the least share of the source's rate that must reach the screen."""
     got = view.sample(round(seconds * 1000))
     first = got["first"]  # [seq, capture ms code, page Date.now(), age ms], each frame once, when first seen
     seqs = [row[0] for row in first]
@@ -112,7 +117,7 @@ def frames_rise_and_are_fresh(
         producer = [now - made[seq] * 1000 for seq, _, now, _ in first]
         result["age_vs_producer_clock_ms_p50"] = round(percentile(producer, 50), 1)
         result["age_vs_producer_clock_ms_p95"] = round(percentile(producer, 95), 1)
-    assert len(seqs) >= 0.5 * elapsed * fps, f"too few frames rose on screen: {result}"
+    assert len(seqs) >= min_share * elapsed * fps, f"too few frames rose on screen: {result}"
     assert got["invalid"] <= 0.05 * got["reads"], f"unreadable code strips: {result}"
     assert result["age_ms_p50"] < 250 and result["age_ms_p95"] < 600, f"stale frames: {result}"
     return result

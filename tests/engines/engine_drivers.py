@@ -453,7 +453,8 @@ PROBE = r"""
     }
     return value;
   }
-  const box = () => document.querySelector('.livecam');
+  let which = 0;  // the view read: the page's first unless select(n) picked another
+  const box = () => document.querySelectorAll('.livecam')[which] || null;
   const canvasOf = (b) => b && b.querySelector('canvas.livecam-canvas');
   function codes() {
     const canvas = canvasOf(box());
@@ -472,6 +473,7 @@ PROBE = r"""
   window.__lcE = {
     errors,
     warnings,
+    select(n) { which = n; return document.querySelectorAll('.livecam').length; },
     read() {
       const b = box();
       if (!b) return null;

@@ -2,7 +2,9 @@
 
 The kernel makes the frames (lc_frames.Counter at 30 fps) and keeps the clicks it gets; the engine runs the
 cell through Lab's own command, then the same checks as on the standalone page (engine_checks.py): frames
-rise and are fresh on the canvas, the hover controls pause and resume, and a click reaches the kernel.
+rise and are fresh on the canvas, the hover controls pause and resume, and a click reaches the kernel. Then
+that widget closes and a second one, whose stream port refuses connections, must fall back to the comm by
+itself, with frames that rise and are fresh.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ LIVE = (
     "clicks = []\nlf.on_click(lambda x, y, b: clicks.append([x, y, b]))\nlf"
 )
 CLICKS = "print(json.dumps(clicks))"
+#: The comm fallback (frames over the kernel's own channel) as a browser meets it: the widget's stream port
+#: refuses connections, so the direct socket and the server proxy to it both fail, and the view must fall back
+#: on its own (transport="auto", the default).
+COMM = f"""lf.close()
+import socket
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); refused = probe.getsockname()[1]; probe.close()
+comm = LiveFrame(Counter(), fps={FPS})
+# The port the view is told to use, directly and through the server's proxy: nothing listens there.
+comm._url = comm._url.replace(f":{{comm._ws_port}}/", f":{{refused}}/")
+comm._ws_port = refused
+comm"""
 NEEDED_MODULES = ("jupyterlab", "ipykernel", "nbformat")
 #: Lab helpers. Not the Chromium tests' (livecam_e2e.INIT_SCRIPT), which find the notebook as the shell's
 #: current widget: headless Firefox never gives its window focus (document.hasFocus() stays false, even
@@ -103,7 +116,7 @@ def cell_text(engine: Engine, index: int) -> str:
 def test_lab_view_is_live_fresh_pauses_and_clicks_reach_the_kernel(
     request: pytest.FixtureRequest, engine: Engine, lab: JupyterServer
 ) -> None:
-    name = lab.add_notebook(f"engine_{engine.name}.ipynb", [LIVE, CLICKS])
+    name = lab.add_notebook(f"engine_{engine.name}.ipynb", [LIVE, CLICKS, COMM])
     view = View(engine)
     failed = True
     try:
@@ -137,6 +150,14 @@ def test_lab_view_is_live_fresh_pauses_and_clicks_reach_the_kernel(
         got = wait_until(clicks, 15, "the click in the kernel's on_click", clicks)
         assert len(got) == 1 and got[0][2] == 0, got
         assert abs(got[0][0] - fx) <= 1 and abs(got[0][1] - fy) <= 1, (got, fx, fy)
+
+        run_cell(engine, 2)  # the first widget closes; a second one has to fall back to the comm
+        assert view.select(1) == 2, "expected the closed view and the comm view"
+        info = view.wait_live(90)
+        assert info["transport"] == "comm", info
+        # The comm path goes through the Jupyter server and the kernel's IOPub: slower than the direct socket
+        # in every engine (Chromium too, see test_transports_lab.py), so a lower share of the source's rate.
+        comm = frames_rise_and_are_fresh(view, 2.0, FPS, min_share=0.25)
         assert view.errors() == [], f"{engine.name}: the page reported errors"
         ENGINE_METRICS[f"{engine.name}.lab"] = {
             "browser": engine.version,
@@ -144,6 +165,7 @@ def test_lab_view_is_live_fresh_pauses_and_clicks_reach_the_kernel(
             **pause,
             "click_in_kernel": got[0],
             "document_has_focus": has_focus,
+            "comm": {k: comm[k] for k in ("fps_on_screen", "age_ms_p50", "age_ms_p95", "age_ms_max")},
         }
         print(f"\n{engine.name} in JupyterLab: {ENGINE_METRICS[f'{engine.name}.lab']}")
         failed = False
