@@ -5,17 +5,43 @@ layer, anywidget's entry point ``widget.js``). anywidget loads one module, so th
 ``livecam_widget/static/widget.js`` with the same function the package uses at run time in a source
 checkout (``livecam_widget._frontend.compose``), next to ``static/widget.css``. No bundler, no npm at install
 time.
+
+The long description (PyPI's project page) is the README with its repository-relative links rewritten:
+PyPI resolves neither a link to ``docs/...`` nor one to a heading (``#...``), so those become plain text
+naming the file (shipped in the sdist) or the section.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = pathlib.Path(__file__).parent
+#: ``[text](target)`` and ``![alt](target)``, with a target that is neither absolute nor mail.
+_RELATIVE_LINK = re.compile(r"(!?)\[([^\]]*)\]\((?!https?://|mailto:)([^)\s]+)\)")
+
+
+def description_for_index(readme: str) -> str:
+    """The README as PyPI shows it: no link or image that PyPI cannot resolve."""
+    files: list[str] = []
+
+    def plain(match: re.Match[str]) -> str:
+        image, text, target = match.groups()
+        if target.startswith("#"):
+            return text if text.startswith("`") else f"{text} (a section of this page)"
+        files.append(target)
+        if image:
+            return f"*(Picture: {text}, `{target}`.)*"
+        return f"`{target}`" if text == target else f"{text} (`{target}`)"
+
+    text = _RELATIVE_LINK.sub(plain, readme)
+    if files:
+        text += "\n\n---\n\nThe files this page names ship in the source distribution (the `.tar.gz`).\n"
+    return text
 
 
 class BuildWithFrontend(build_py):
@@ -38,4 +64,9 @@ class BuildWithFrontend(build_py):
         (static / "widget.css").write_text((js / "widget.css").read_text(encoding="utf-8"), encoding="utf-8")
 
 
-setup(cmdclass={"build_py": BuildWithFrontend})
+if __name__ == "__main__":  # setuptools runs this file as __main__; tests import it for the function above
+    setup(
+        cmdclass={"build_py": BuildWithFrontend},
+        long_description=description_for_index((ROOT / "README.md").read_text(encoding="utf-8")),
+        long_description_content_type="text/markdown",
+    )

@@ -101,6 +101,7 @@ package() {
   say "package: python -m build, twine check --strict, the wheel alone in a fresh venv"
   "$VENV/bin/python" -m build --outdir "$tmp/dist" . >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
   "$VENV/bin/twine" check --strict "$tmp"/dist/*
+  "$VENV/bin/python" "$ROOT/scripts/check_dist.py" "$tmp/dist"
   "$PYTHON" -m venv "$tmp/venv"
   "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check "$tmp"/dist/*.whl
   (cd "$tmp" && "$tmp/venv/bin/python" "$ROOT/scripts/smoke.py")
