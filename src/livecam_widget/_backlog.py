@@ -5,19 +5,25 @@ server's own buffer empty, but a reader slower than the stream (``cv2.VideoCaptu
 a second) lets parts pile up in its *receive* buffer, megabytes on Linux, and sees frames seconds old.
 
 The reader's kernel tells us how much room is left: every ACK carries its receive window, which shrinks by
-what arrives and grows by what the application reads. The largest window seen is the room when nothing is
-waiting; the difference is the backlog. A new part goes out only once the backlog is under a quarter of a
-part, so a slow reader holds about one part: the newest frame there was when it finished the previous one.
+what arrives and grows by what the application reads. So the driver keeps books: ``unread``, the bytes sent
+that the reader may not have read, and ``empty``, the window it would advertise with nothing waiting
+(``empty - unread`` is the window expected). A window above that is explained by reads, up to ``unread``. A
+new part goes out only once at most a quarter of a part is unread, so a slow reader holds about one part:
+the newest frame there was when it finished the previous one.
 
-Two things hide the backlog, and the driver works around both:
+Two things blur the window, and the books allow for both:
 
-- a receiver does not announce every window it opens, only large jumps, so after the last part the driver
-  sends a two-byte probe (``\\r\\n``, which multipart parsers skip between parts) now and then: its ACK
-  carries the window as it is now;
-- early in a connection the window grows with the data that arrives, so the "empty" size can be learned
-  while a part is still unread, and that part would stay queued for good; so the first time a reader proves
-  slower than the stream, the driver holds one part back for up to two of its periods to see whether the
-  window opens further.
+- a receiver does not announce every window it opens, only large jumps, so after a part the driver sends a
+  two-byte probe (``\\r\\n``, which multipart parsers skip between parts) now and then: its ACK carries the
+  window as it is now;
+- Linux grows a connection's window as data *arrives* (receive-buffer autotuning), by up to two segments a
+  packet (128 KiB a packet on loopback) and up to megabytes, whether or not the reader reads. A rise larger
+  than everything unread cannot be reads alone, so it is taken as growth with nothing read: the books keep
+  ``unread`` and move ``empty``. Taking such a rise as "all read" (this module's first version did) let a
+  slow reader's buffer fill with dozens of parts while the window grew, seconds of delay that never drained.
+  The cost of the cautious reading is doubt: a reader that did read during the growth is not seen to, so
+  doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds), and then its books
+  are taken as read.
 """
 
 from __future__ import annotations
@@ -29,45 +35,58 @@ UNREAD_SHARE = 4
 #: Probe intervals while waiting for a reader: quick at first, then backing off for one that stopped.
 FIRST_PROBE_S = 0.02
 MAX_PROBE_S = 0.1
+#: Bounds on how long doubt lasts: a fast reader barely waits, a stopped one is not waited for forever.
+MIN_HOLD_S = 0.05
+MAX_HOLD_S = 1.0
 
 
 @dataclass
 class ReaderBacklog:
-    """The state of one reader's receive window, fed with the windows seen after each part and probe."""
+    """One reader's books, fed with the window seen after each part and each probe (and what was sent)."""
 
-    #: The largest window seen: the room with nothing waiting.
+    #: The window with nothing waiting (grows as the receiver grows its buffer).
     empty: int = 0
-    #: Parts in a row after which the driver had to wait for the reader.
-    waits_in_a_row: int = 0
-    #: The one-time check that ``empty`` was not learned with a part still queued.
-    checked: bool = False
+    #: Bytes sent that the reader may not have read yet.
+    unread: int = 0
+    #: Since when a window rise that reads alone cannot explain has left ``unread`` unknown (None: known).
+    doubt_since: float | None = None
+    #: How long the reader last took to read a part, from the part's send to the window showing it read.
+    period: float = 0.0
+    _part_at: float | None = None
+    _part_size: int = 0
+    _started: bool = False
 
-    def see(self, window: int) -> None:
-        self.empty = max(self.empty, window)
+    def see(self, window: int, sent: int, now: float, *, part: bool = False) -> None:
+        """After ``sent`` more bytes (a part when ``part``, else a probe) the window is ``window``."""
+        self.unread += sent
+        if part:
+            self._part_at, self._part_size = now, sent
+        if not self._started:  # nothing known yet: the first part may still be waiting
+            self._started = True
+            self.empty, self.doubt_since = window + self.unread, now
+            return
+        rise = window - (self.empty - self.unread)
+        if 0 < rise <= self.unread:  # the reader read this much
+            self.unread -= rise
+            if self.doubt_since is None and self._part_at is not None and self.may_send(self._part_size):
+                self.period, self._part_at = now - self._part_at, None
+        elif rise != 0:
+            # More than could have been read: the receiver grew its window (or, below zero, shrank it).
+            # How much was read is unknown, so nothing is taken as read.
+            self.empty = window + self.unread
+            if rise > 0 and self.unread and self.doubt_since is None:
+                self.doubt_since = now
+        if self.doubt_since is not None and (
+            self.may_send(self._part_size) or now - self.doubt_since >= self.hold_s()
+        ):
+            self.unread, self.empty, self.doubt_since = 0, window, None  # doubt over: all taken as read
 
-    def unread(self, window: int) -> int:
-        return max(0, self.empty - window)
+    def hold_s(self) -> float:
+        return min(MAX_HOLD_S, max(MIN_HOLD_S, 1.5 * self.period))
 
-    def may_send(self, window: int, part: int) -> bool:
+    def may_send(self, part: int) -> bool:
         """Has the reader read (nearly) everything it was sent?"""
-        self.see(window)
-        return self.unread(window) <= part // UNREAD_SHARE
-
-    def after_wait(self, waited: bool) -> bool:
-        """Note whether the driver had to wait after this part; True when it should hold the next part
-        back once, to check the "empty" size (see the module docstring)."""
-        self.waits_in_a_row = self.waits_in_a_row + 1 if waited else 0
-        if self.waits_in_a_row >= 2 and not self.checked:
-            self.checked = True
-            return True
-        return False
-
-    def opened_further(self, window: int, part: int) -> bool:
-        """During the check: the window opened beyond what we called empty, so a part had been queued."""
-        if window > self.empty + part // UNREAD_SHARE:
-            self.empty = window
-            return True
-        return False
+        return self.unread <= part // UNREAD_SHARE
 
 
 def next_probe_s(previous: float) -> float:

@@ -52,6 +52,8 @@ _TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
 _SND_WND_OFFSET = 228
 
 BOUNDARY = "livecamframe"
+#: Sent between parts to learn the reader's window (multipart parsers skip blank lines there).
+PROBE = b"\r\n"
 #: Kernel send buffer per HTTP viewer: about one 720p JPEG, so a slow viewer does not hide a queue there.
 SEND_BUFFER = 128 * 1024
 _POLL_S = 0.5
@@ -186,28 +188,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(part)
         self.wfile.flush()
         viewers.wait_acked(self.connection)
-        backlog = self._backlog
         window = receive_window(self.connection)
         if window is None:  # no TCP_INFO window here: acknowledged is the best we know
             return
-        clock, started, probe_s = viewers.clock, viewers.clock(), FIRST_PROBE_S
-        waited = False
-        while not backlog.may_send(window, len(part)) and not viewers.stopping.wait(probe_s):
+        backlog, clock, probe_s = self._backlog, viewers.clock, FIRST_PROBE_S
+        backlog.see(window, len(part), clock(), part=True)
+        while not backlog.may_send(len(part)) and not viewers.stopping.wait(probe_s):
             window = self._probe()
-            probe_s, waited = next_probe_s(probe_s), True
-        if backlog.after_wait(waited):
-            period, probe_s = clock() - started, FIRST_PROBE_S
-            check_until = clock() + 2 * period + 0.1
-            while clock() < check_until and not viewers.stopping.wait(probe_s):
-                if backlog.opened_further(self._probe(), len(part)):
-                    break
+            if window is None:
+                return
+            backlog.see(window, len(PROBE), clock())
+            probe_s = next_probe_s(probe_s)
 
-    def _probe(self) -> int:
+    def _probe(self) -> int | None:
         """Two bytes multipart parsers skip between parts; their ACK carries the reader's window now."""
-        self.wfile.write(b"\r\n")
+        self.wfile.write(PROBE)
         self.wfile.flush()
         self.server.viewers.wait_acked(self.connection)
-        return receive_window(self.connection) or 0
+        return receive_window(self.connection)
 
 
 class _ViewerHTTPServer(ThreadingHTTPServer):
