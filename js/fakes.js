@@ -27,7 +27,9 @@ export function fakeModel({ canSend = true } = {}) {
       return handlers.get(name)?.size ?? 0;
     },
   };
-  if (canSend) model.send = (content) => sent.push(content);
+  if (canSend) {
+    model.send = (content, _callbacks, buffers) => sent.push(buffers ? { ...content, buffers } : content);
+  }
   return model;
 }
 
@@ -92,18 +94,9 @@ export class FakeSocket {
   }
 }
 
-/**
- * A frame message as docs/protocol.md draws it: uint32 BE length, UTF-8 JSON header, image bytes.
- * @param {Record<string, unknown>} header @param {Uint8Array} image
- */
-export function buildFrame(header, image) {
-  const head = new TextEncoder().encode(JSON.stringify(header));
-  const buf = new ArrayBuffer(4 + head.length + image.length);
-  new DataView(buf).setUint32(0, head.length, false);
-  new Uint8Array(buf, 4).set(head);
-  new Uint8Array(buf, 4 + head.length).set(image);
-  return buf;
-}
+/** A frame message as docs/protocol.md draws it (uint32 BE length, UTF-8 JSON header, image bytes): the
+ * same framing a view's camera frames use. */
+export { packCameraFrame as buildFrame } from "./camera.js";
 
 /** Handlers that record every event a connection reports, in order. */
 export function recorder() {

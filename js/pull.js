@@ -415,6 +415,11 @@ export function overlayLines({ fps, server, header, bytes, transport }) {
   const num = (/** @type {unknown} */ v, digits = 1) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
   const lines = [`painted ${fps} fps · source ${num(server?.fps_source)} fps`];
   lines.push(`latency ${num(server?.latency_ms, 0)} ms`);
+  const camera = server?.camera;
+  if (camera && typeof camera === "object") {
+    // The viewer's own camera: its rate in the capturing browser and what reached the kernel.
+    lines.push(`camera ${num(camera.fps_browser, 0)} fps · kernel got ${num(camera.fps_received, 0)} fps`);
+  }
   const frame = frameLine(header, bytes);
   if (frame) lines.push(frame);
   lines.push(`dropped ${typeof server?.dropped === "number" ? server.dropped : "–"}`);
@@ -505,7 +510,7 @@ export function badgeVisibility(state, mode, sinceLiveMs) {
   return left > 0 ? { shown: true, recheckMs: left } : { shown: false, recheckMs: null };
 }
 
-/** @typedef {"pause" | "snapshot" | "fullscreen" | "native" | "overlay"} ViewAction */
+/** @typedef {"pause" | "snapshot" | "fullscreen" | "native" | "overlay" | "camera"} ViewAction */
 
 /**
  * The view's keyboard shortcut for a key, or null: the widget handles (and stops) only these, only while it

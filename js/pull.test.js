@@ -427,6 +427,12 @@ test("overlayLines: painted and source fps, latency, size and bytes, dropped, tr
   ]);
 });
 
+test("overlayLines of a browser-camera widget: the camera's rate in the browser and in the kernel", () => {
+  const server = { fps_source: 30, latency_ms: 30, dropped: 0, camera: { fps_browser: 30, fps_received: 29.4 } };
+  const lines = overlayLines({ fps: 29, server, header: null, bytes: 0, transport: "comm" });
+  assert.equal(lines[2], "camera 30 fps · kernel got 29 fps");
+});
+
 test("overlayLines before any stats or frame: placeholders, no size line", () => {
   const lines = overlayLines({ fps: 0, server: null, header: null, bytes: 0, transport: null });
   assert.deepEqual(lines, ["painted 0 fps · source – fps", "latency – ms", "dropped –", "via –"]);

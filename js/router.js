@@ -10,7 +10,7 @@
  * @typedef {object} CommModel
  * @property {(name: string, callback: (...args: any[]) => void) => void} on
  * @property {(name: string, callback: (...args: any[]) => void) => void} off
- * @property {(content: Record<string, unknown>) => void} [send]
+ * @property {(content: Record<string, unknown>, callbacks?: unknown, buffers?: ArrayBuffer[]) => void} [send]
  */
 
 /**
@@ -73,9 +73,14 @@ export class CommRouter {
     this._routes.get(view)?.(/** @type {Record<string, any>} */ (msg), buffers ?? []);
   }
 
-  /** @param {Record<string, unknown>} content a message to the kernel */
-  send(content) {
-    if (!this._closed) this._model.send?.(content);
+  /**
+   * @param {Record<string, unknown>} content a message to the kernel
+   * @param {ArrayBuffer[]} [buffers] binary parts (a camera frame)
+   */
+  send(content, buffers) {
+    if (this._closed) return;
+    if (buffers?.length) this._model.send?.(content, undefined, buffers);
+    else this._model.send?.(content);
   }
 
   /** Stop routing: the model is going away (or anywidget reloads the module). */

@@ -13,7 +13,8 @@ import { parseFrame } from "./pull.js";
  * @property {(header: any, bytes: Uint8Array | null, error?: string) => void} frame  a binary frame, or
  *   null bytes and the reason it could not be read
  * @property {(code: number) => void} close  closed without the view asking: 1001 means the widget is closed
- * @typedef {{send(text: string): void, close(): void}} Connection
+ * @typedef {{send(text: string): void, sendBinary(data: ArrayBuffer): void, close(): void}} Connection
+ *   `sendBinary` carries a camera frame (a browser-camera widget's capturing view only)
  */
 
 /** @typedef {import("./pull.js").TransportName} TransportName */
@@ -105,6 +106,9 @@ export function openWebSocket(url, token, on, Socket = globalThis.WebSocket) {
     send: (text) => {
       if (sock.readyState === Socket.OPEN) sock.send(text);
     },
+    sendBinary: (data) => {
+      if (sock.readyState === Socket.OPEN) sock.send(data);
+    },
     close() {
       sock.onopen = sock.onmessage = sock.onclose = null; // a close we asked for is no reason to reconnect
       sock.close(1000);
@@ -140,6 +144,7 @@ export function openComm(router, on) {
   router.send({ livecam: "open", view });
   return {
     send: (text) => router.send({ livecam: "message", view, text }),
+    sendBinary: (data) => router.send({ livecam: "binary", view }, [data]),
     close() {
       unroute();
       router.send({ livecam: "close", view });
@@ -200,7 +205,7 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
     }
   } catch {
     queueMicrotask(() => closed(4000));
-    return { send() {}, close: () => void (ended = true) };
+    return { send() {}, sendBinary() {}, close: () => void (ended = true) };
   }
   timer = setTimeout(() => {
     if (ended) return;
@@ -210,6 +215,9 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
   return {
     send(text) {
       if (!ended) conn.send(text);
+    },
+    sendBinary(data) {
+      if (!ended) conn.sendBinary(data);
     },
     close() {
       if (ended) return;

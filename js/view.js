@@ -10,6 +10,7 @@ import {
   PullLoop,
   TransportPlan,
 } from "./pull.js";
+import { BrowserCamera } from "./camera.js";
 import { CommRouter } from "./router.js";
 import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports.js";
 
@@ -41,6 +42,9 @@ const CONTROLS = /** @type {const} */ ([
   ["native", "1:1", "1:1 pixels / fit to width [1]"],
   ["overlay", "i", "stats overlay [i]"],
 ]);
+
+/** Server messages about the browser camera (and the hello, which says whether the source is the browser). */
+const CAMERA_TEXT = /^\{"type": "(hello|camera|capture)"/;
 
 /** Model changes that restart the view's stream: a new URL, the widget closed, another transport. */
 const RESTART_ON = ["change:_url", "change:_closed", "change:transport"];
@@ -137,6 +141,12 @@ export class LiveView {
     this.localOverlay = false;
     this.plan = this._newPlan();
     this.loop = this._newLoop();
+    /** @type {BrowserCamera | null} this view's camera, for a widget whose source is the browser */
+    this.camera = null;
+    /** this view's camera failed (e.g. permission denied): it stops offering itself until its button is pressed */
+    this.cameraRefused = false;
+    /** @type {HTMLSelectElement | null} */
+    this.cameraSelect = null;
 
     for (const [action, label, title] of CONTROLS) this._addControl(action, label, title);
     this.canvas.addEventListener("pointerdown", this.onPointerDown);
@@ -173,6 +183,8 @@ export class LiveView {
     this.observer.disconnect();
     this.dropConnection();
     this.loop.dispose();
+    this.camera?.close();
+    this.camera = null;
     this._ownRouter?.close();
     this._ownRouter = null;
   }
@@ -277,7 +289,10 @@ export class LiveView {
   _begin() {
     this.loop.setPaused(this.root.dataset.livecamPaused === "1"); // a reconnect keeps this view's pause
     const closed = Boolean(this.model.get("_closed"));
-    if (closed) this.loop.dispose(); // straight to "closed", without a "connecting" in between
+    if (closed) {
+      this.loop.dispose(); // straight to "closed", without a "connecting" in between
+      this._cameraOff();
+    }
     this.show(this.loop.state, this.loop.detail);
     if (!closed && this.model.get("_token")) this.connect();
     // No token yet means "no stream yet": stay in `connecting` until one is set.
@@ -296,7 +311,11 @@ export class LiveView {
       { model: this.model, page: location, baseUrl: jupyterBaseUrl(), router: () => this.commRouter() },
       {
         open: () => mine() && loop.opened(),
-        text: (text) => mine() && loop.text(text),
+        text: (text) => {
+          if (!mine()) return;
+          if (CAMERA_TEXT.test(text)) this.onCameraText(text);
+          loop.text(text);
+        },
         frame: (header, bytes, error) => {
           if (!mine()) return;
           if (bytes) void this.showFrame(serial, header, bytes, kind);
@@ -307,6 +326,7 @@ export class LiveView {
           this.conn = null;
           this.connSerial++;
           if (code !== 1001) this.plan.failed();
+          else this._cameraOff(); // the widget closed: nothing will ask for camera frames again
           loop.closed(code);
         },
       },
@@ -374,6 +394,85 @@ export class LiveView {
     if (resized) this.applySize();
   }
 
+  /**
+   * A server message for the browser camera: the hello (is the source the browser?), this view's role, or a
+   * request for a frame. See camera.js.
+   * @param {string} text
+   */
+  onCameraText(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (msg.type === "hello") {
+      if (msg.camera && !this.camera) this._setUpCamera(msg.camera);
+      if (this.camera) this.camera.pending = null; // requests of an earlier connection are void
+    } else if (!this.camera) {
+      return;
+    } else if (msg.type === "camera") {
+      const role = msg.capturing ? "capturing" : msg.taken ? "watching" : "free";
+      this.root.dataset.livecamCamera = !msg.capturing && this.cameraRefused ? "refused" : role;
+      if (msg.capturing) {
+        void this.camera.start();
+      } else {
+        if (this.camera.on) this.camera.stopStream();
+        if (!msg.taken && !this.cameraRefused) this.conn?.send(JSON.stringify({ type: "camera_claim", auto: true }));
+      }
+    } else if (msg.type === "capture" && Number.isInteger(msg.ask)) {
+      this.camera.request(msg.ask);
+    }
+  }
+
+  /** Stop this view's camera (its light goes off) for good: the widget is closed. */
+  _cameraOff() {
+    if (!this.camera) return;
+    this.camera.stopStream();
+    this.root.dataset.livecamCamera = "off";
+  }
+
+  /** @param {{width: number, height: number, fps: number}} wish */
+  _setUpCamera(wish) {
+    this.camera = new BrowserCamera(wish, {
+      send: (data) => this.conn?.sendBinary(data),
+      failed: (problem) => {
+        this.cameraRefused = true;
+        this.root.dataset.livecamCamera = "refused";
+        this.conn?.send(JSON.stringify({ type: "camera_error", ...problem }));
+      },
+      started: () => void this._listCameras(),
+    });
+    this._addControl("camera", "◉", "capture with this browser's camera (takes over from another view)");
+    const select = element("select", "livecam-camera-select");
+    select.title = "which camera";
+    select.hidden = true;
+    select.addEventListener("change", () => {
+      this.camera?.start(select.value || null);
+    });
+    this.controls.append(select);
+    this.cameraSelect = select;
+  }
+
+  /** Fill the camera menu (labels are known once the camera is allowed); shown when there is a choice. */
+  async _listCameras() {
+    const camera = this.camera;
+    const select = this.cameraSelect;
+    if (!camera || !select) return;
+    const cameras = await camera.cameras();
+    const current = camera.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? camera.deviceId;
+    select.replaceChildren(
+      ...cameras.map(({ deviceId, label }) => {
+        const option = element("option", "");
+        option.value = deviceId;
+        option.textContent = label;
+        option.selected = deviceId === current;
+        return option;
+      }),
+    );
+    select.hidden = cameras.length < 2;
+  }
+
   /** @returns {boolean} whether the stats overlay is on for this view */
   overlayOn() {
     return this.syncedModel ? Boolean(this.model.get("overlay")) : this.localOverlay;
@@ -435,6 +534,9 @@ export class LiveView {
     } else if (action === "overlay") {
       this.localOverlay = !this.localOverlay;
       this.onOverlayChange();
+    } else if (action === "camera" && this.camera) {
+      this.cameraRefused = false; // the user asks again: the browser may ask for permission again
+      this.conn?.send(JSON.stringify({ type: "camera_claim", auto: false }));
     }
   }
 

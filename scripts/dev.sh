@@ -129,6 +129,12 @@ bench_browser() {
   exec "$VENV/bin/python" -m bench.browser "$@"
 }
 
+bench_camera() {
+  setup
+  chromium
+  exec "$VENV/bin/python" -m bench.camera "$@"
+}
+
 soak() {
   setup
   exec "$VENV/bin/python" -m bench.soak "$@"
@@ -143,6 +149,7 @@ case "$cmd" in
   demo) demo "$@" ;;
   bench) bench "$@" ;;
   bench-browser) bench_browser "$@" ;;
+  bench-camera) bench_camera "$@" ;;
   soak) soak "$@" ;;
-  *) echo "usage: scripts/dev.sh demo|test|package|bench|bench-browser|soak|setup [args]" >&2; exit 2 ;;
+  *) echo "usage: scripts/dev.sh demo|test|package|bench|bench-browser|bench-camera|soak|setup [args]" >&2; exit 2 ;;
 esac

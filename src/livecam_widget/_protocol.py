@@ -64,6 +64,43 @@ class Pointer:
     button: int = 0
 
 
+@dataclass(frozen=True)
+class CameraClaim:
+    """A view offers its browser's camera (``auto``: only if no view captures yet; else it takes over)."""
+
+    auto: bool
+
+
+@dataclass(frozen=True)
+class CameraError:
+    """The view's browser could not capture: the DOMException's name and message."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """One camera frame from the capturing view, answering capture request ``ask``.
+
+    Times are the browser's wall clock in ms: when the frame was captured, when the request arrived, when
+    this answer left (the last two let the kernel translate the first to its own clock)."""
+
+    ask: int
+    mime: str
+    t_capture: float
+    t_received: float
+    t_sent: float
+    fps: float | None
+    payload: bytes
+
+
+#: Image types a camera frame may carry (what browsers encode from a canvas).
+CAMERA_MIMES = ("image/jpeg", "image/webp", "image/png")
+#: What a view may send, one message each.
+ClientMessage = NextRequest | Pointer | CameraClaim | CameraError | CameraFrame
+
+
 def pack_frame(header: dict[str, Any], payload: bytes) -> bytes:
     head = json.dumps(header, separators=(",", ":")).encode()
     return b"".join((_LEN.pack(len(head)), head, payload))
@@ -115,9 +152,63 @@ def _parse_pointer(obj: dict[str, Any]) -> Pointer:
     raise ProtocolError(CLOSE_POLICY, 'pointer.event must be "click" or "drag"')
 
 
-def parse_client_message(message: str | bytes) -> NextRequest | Pointer:
+def _text(obj: dict[str, Any], name: str, limit: int) -> str:
+    value = obj.get(name, "")
+    if not isinstance(value, str):
+        raise ProtocolError(CLOSE_POLICY, f"camera_error.{name} must be a string")
+    return value[:limit]
+
+
+def _time(header: dict[str, Any], name: str) -> float:
+    value = _number(header.get(name))
+    if value is None or value < 0:
+        raise ProtocolError(CLOSE_POLICY, f"camera frame {name} must be a time in ms")
+    return value
+
+
+def parse_camera_frame(message: bytes, max_bytes: int) -> CameraFrame:
+    """A binary message: a camera frame, framed as the server's frames are (docs/protocol.md)."""
+    if max_bytes <= 0:
+        raise ProtocolError(CLOSE_UNSUPPORTED, "binary messages are accepted only from a browser camera")
+    if len(message) > max_bytes:
+        raise ProtocolError(CLOSE_TOO_BIG, f"camera frame over {max_bytes} bytes")
+    data = bytes(message)
+    if len(data) < _LEN.size:
+        raise ProtocolError(CLOSE_POLICY, "camera frame too short")
+    (n,) = _LEN.unpack_from(data)
+    if n > MAX_CLIENT_MESSAGE or _LEN.size + n > len(data):
+        raise ProtocolError(CLOSE_POLICY, "camera frame header length out of range")
+    try:
+        header = json.loads(data[_LEN.size : _LEN.size + n])
+    except (ValueError, RecursionError):
+        raise ProtocolError(CLOSE_POLICY, "camera frame header is not valid JSON") from None
+    if not isinstance(header, dict) or header.get("type") != "camera":
+        raise ProtocolError(CLOSE_POLICY, 'camera frame header must be a JSON object of type "camera"')
+    ask = header.get("ask")
+    if isinstance(ask, bool) or not isinstance(ask, int) or ask < 1:
+        raise ProtocolError(CLOSE_POLICY, "camera frame ask must be a positive integer")
+    mime = header.get("mime")
+    if mime not in CAMERA_MIMES:
+        raise ProtocolError(CLOSE_POLICY, f"camera frame mime must be one of {', '.join(CAMERA_MIMES)}")
+    payload = data[_LEN.size + n :]
+    if not payload:
+        raise ProtocolError(CLOSE_POLICY, "camera frame without an image")
+    return CameraFrame(
+        ask=ask,
+        mime=mime,
+        t_capture=_time(header, "t_capture"),
+        t_received=_time(header, "t_received"),
+        t_sent=_time(header, "t_sent"),
+        fps=_number(header.get("fps")),
+        payload=payload,
+    )
+
+
+def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMessage:
+    """One message from a view. Binary messages are camera frames, taken only up to ``max_upload`` bytes
+    (0: none, for a widget whose source is not the browser)."""
     if isinstance(message, (bytes, bytearray, memoryview)):
-        raise ProtocolError(CLOSE_UNSUPPORTED, "binary messages are not accepted")
+        return parse_camera_frame(bytes(message), max_upload)
     if len(message) > MAX_CLIENT_MESSAGE:
         raise ProtocolError(CLOSE_TOO_BIG, f"message over {MAX_CLIENT_MESSAGE} bytes")
     try:
@@ -129,6 +220,12 @@ def parse_client_message(message: str | bytes) -> NextRequest | Pointer:
     kind = obj.get("type")
     if kind == "pointer":
         return _parse_pointer(obj)
+    if kind in ("camera_claim", "camera_error") and max_upload <= 0:
+        raise ProtocolError(CLOSE_POLICY, f"{kind}: this widget's source is not the browser")
+    if kind == "camera_claim":
+        return CameraClaim(auto=obj.get("auto") is True)
+    if kind == "camera_error":
+        return CameraError(_text(obj, "name", 64), _text(obj, "message", 300))
     if kind != "next":
         shown = kind if isinstance(kind, str) and len(kind) <= 32 else type(kind).__name__
         raise ProtocolError(CLOSE_POLICY, f"unknown message type {shown!r}")
@@ -147,16 +244,29 @@ def parse_client_message(message: str | bytes) -> NextRequest | Pointer:
     )
 
 
-def hello(max_outstanding: int, max_messages_per_s: float, state: str) -> str:
-    return json.dumps(
-        {
-            "type": "hello",
-            "protocol": PROTOCOL_VERSION,
-            "max_outstanding": max_outstanding,
-            "max_messages_per_s": max_messages_per_s,
-            "state": state,
-        }
-    )
+def hello(
+    max_outstanding: int, max_messages_per_s: float, state: str, camera: dict[str, Any] | None = None
+) -> str:
+    message: dict[str, Any] = {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "max_outstanding": max_outstanding,
+        "max_messages_per_s": max_messages_per_s,
+        "state": state,
+    }
+    if camera is not None:
+        message["camera"] = camera  # the source is the viewer's browser camera: what to capture
+    return json.dumps(message)
+
+
+def capture(ask: int) -> str:
+    """To the capturing view: send your newest camera frame, once, answering ``ask``."""
+    return json.dumps({"type": "capture", "ask": ask})
+
+
+def camera_role(capturing: bool, taken: bool) -> str:
+    """To each view of a browser-camera widget: whether it captures, and whether any view does."""
+    return json.dumps({"type": "camera", "capturing": capturing, "taken": taken})
 
 
 def status(state: str, error: str | None) -> str:
@@ -180,4 +290,6 @@ def stats_message(stream: dict[str, Any], viewer: dict[str, Any]) -> str:
     message: dict[str, Any] = {"type": "stats"}
     message.update({key: stream.get(key) for key in STATS_FIELDS})
     message.update({key: viewer.get(key) for key in VIEWER_STATS_FIELDS})
+    if stream.get("camera") is not None:  # a browser camera's numbers (only such a widget has them)
+        message["camera"] = stream["camera"]
     return json.dumps(message, separators=(",", ":"))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _registry
+from ._camera import parse_browser_source
 from ._demand import Demand
 from ._door import LoopGone
 from ._drivers import CommRouter, CommSend
@@ -93,6 +94,8 @@ class Session:
             OriginPolicy(allowed_origins),
             listener=self.notifier.post,
             on_pointer=self.pointers.dispatch,
+            camera=parse_browser_source(source),
+            deliver=self.deliver,
         )
         self.server: FrameServer | None = None
         try:
@@ -104,12 +107,15 @@ class Session:
             self.close()
             raise
         self._comm: CommRouter | None = None
+        if self.stream.camera is not None:
+            self.stream.demand = self.demand
+            self.stream.camera.wanted = self.demand.wanted
         if src is not None:
             self.stream.demand = self.demand
             self._source_thread = SourceThread(
                 src, self._take, self.report_source_error, self._on_end, self.source_fps, demand=self.demand
             )
-        elif source is not None:  # a still ndarray
+        elif source is not None and self.stream.camera is None:  # a still ndarray
             self.update(source)
         self.keep_running = keep_running
 
@@ -147,6 +153,11 @@ class Session:
         if self.closed or self.paused:
             return
         self.slot.put(owned_copy(checked))
+
+    def deliver(self, image: Image, t_capture: float) -> None:
+        """A frame from the viewer's camera (decoded on the encode pool; ``t_capture`` on this clock)."""
+        if not (self.closed or self.paused):
+            self.slot.put(image, t_capture)
 
     def _take(self, frame: Any) -> None:
         """The source thread's sink: into the slot, and through ``process`` at once with keep_running
@@ -244,14 +255,14 @@ class Session:
         self.notifier.post("state", "ended")
 
     # -- comm transport -----------------------------------------------------------------------------------
-    def comm_message(self, content: Any, send: CommSend) -> None:
+    def comm_message(self, content: Any, send: CommSend, buffers: list[bytes] | None = None) -> None:
         """A message from a view on the comm transport (kernel main thread): hand it to the loop at once."""
         server = self.server
         if server is None or not isinstance(content, dict) or not isinstance(content.get("view"), str):
             return
         if self._comm is None:
             self._comm = CommRouter(self.stream, send, server.limits, server.clock, server.wall)
-        server.door.post(self._comm.message, content["view"][:64], content)
+        server.door.post(self._comm.message, content["view"][:64], content, buffers)
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:

@@ -33,13 +33,14 @@ class LatestFrame:
         #: Called after every put, outside the lock, on the producer's thread. Must be cheap.
         self.on_put: Callable[[int], None] | None = None
 
-    def put(self, data: Image) -> int:
+    def put(self, data: Image, t_capture: float | None = None) -> int:
+        """The newest frame, captured now unless ``t_capture`` (wall clock) says when."""
         with self._lock:
             self._seq += 1
             seq = self._seq
             if not self._taken:
                 self.dropped += 1
-            self._latest = Frame(seq, self._clock(), data)
+            self._latest = Frame(seq, self._clock() if t_capture is None else t_capture, data)
             self._taken = False
         callback = self.on_put
         if callback is not None:

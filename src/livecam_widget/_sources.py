@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import cv2
 
+from ._camera import parse_browser_source
 from ._demand import Demand
 from ._encoder import describe_exception
 from ._frames import Image
@@ -294,6 +295,8 @@ def make_source(spec: Any, *, loop: bool, fps: float | None, open_timeout: float
         return CaptureSource(spec, open_timeout=open_timeout)
     if isinstance(spec, str):
         name = spec.strip().lower()
+        if parse_browser_source(spec) is not None:
+            return None  # the viewer's camera: frames come from a view (_camera.py), no thread reads them
         match = _TESTPATTERN.match(name)
         if match:
             size = (int(match[1]), int(match[2])) if match[1] else (640, 480)

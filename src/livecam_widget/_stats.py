@@ -20,6 +20,7 @@ ZEROED: dict[str, Any] = {
     "fps_sent": 0.0,
     "fps_painted": 0.0,
     "latency_ms": None,
+    "latency_ms_p95": None,
     "clients": 0,
     "encodes_per_s": 0.0,
     "viewers": [],
@@ -68,6 +69,7 @@ class StreamStats:
             "fps_sent": round(sum(v["fps_sent"] for v in each), 2),
             "fps_painted": round(sum(v["fps_painted"] for v in each), 2),
             "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "latency_ms_p95": round(_p95(latencies), 1) if latencies else None,
             "dropped": dropped,
             "clients": len(each),
             "encodes_per_s": round(encodes_per_s, 2),
@@ -76,3 +78,8 @@ class StreamStats:
             "frame_size": [last.width, last.height] if last else None,
             "viewers": each,
         }
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

@@ -19,12 +19,13 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ._camera import BrowserCamera, CameraWish, Deliver
 from ._demand import Demand
 from ._door import LoopDoor, spawn
 from ._encoder import Encoded, Failure, Look, Process, Settings
 from ._encodes import EncodeCache
 from ._origin import OriginPolicy
-from ._protocol import CLOSE_GOING_AWAY, Pointer, stats_message
+from ._protocol import CLOSE_GOING_AWAY, CameraClaim, CameraError, CameraFrame, Pointer, stats_message
 from ._slot import Frame, LatestFrame
 from ._stats import StreamStats
 from ._status import Status
@@ -58,6 +59,8 @@ class Stream:
         state: str = "live",
         listener: Listener | None = None,
         on_pointer: Callable[[Pointer], None] | None = None,
+        camera: CameraWish | None = None,
+        deliver: Deliver | None = None,
     ) -> None:
         self.id = secrets.token_hex(8)
         self.token = secrets.token_urlsafe(24)
@@ -78,6 +81,12 @@ class Stream:
         self.demand: Demand | None = None
         #: Frames up to this seq were captured before the source woke from idle: stale for a new viewer.
         self._stale_through = 0
+        #: The viewer's own camera, when that is the source (frames come from one view; see _camera.py).
+        self.camera: BrowserCamera | None = None
+        if camera is not None:
+            assert deliver is not None, "a browser camera needs somewhere to deliver its frames"
+            self.camera = BrowserCamera(camera, deliver, self.set_error, lambda: list(self.viewers))
+        self._executor: concurrent.futures.Executor | None = None
         slot.on_put = self.notify
 
     # -- any thread ---------------------------------------------------------------------------------------
@@ -97,6 +106,7 @@ class Stream:
     ) -> None:
         self._door = door
         self._changed = asyncio.Event()
+        self._executor = executor
         self.cache.attach(loop, executor)
         self.stats.start(now, self.slot.count, self.cache.encodes)
 
@@ -124,6 +134,9 @@ class Stream:
         self.look = dataclasses.replace(self.look, max_fps=max_fps)
 
     def set_state(self, state: str) -> None:
+        if self.camera is not None:
+            self.camera.paused = state != "live"
+            self.camera.wake()
         if self.status.set_state(state):
             self.broadcast(self.status.message())
 
@@ -151,9 +164,31 @@ class Stream:
     def welcome(self, viewer: Attached) -> None:
         """A new viewer: it joins, and hears the state (and the error on show, if any)."""
         self.viewers.add(viewer)
-        viewer.send_text(viewer.core.hello(self.status.state))
+        camera = self.camera
+        viewer.send_text(viewer.core.hello(self.status.state, camera.wish.message() if camera else None))
+        if camera is not None:
+            camera.welcome(viewer)
         if self.status.shown_error is not None:
             viewer.send_text(self.status.message())
+
+    def leave(self, viewer: Attached) -> None:
+        self.viewers.discard(viewer)
+        if self.camera is not None:
+            self.camera.leave(viewer)
+
+    async def camera_message(
+        self, viewer: Attached, message: CameraClaim | CameraError | CameraFrame
+    ) -> None:
+        """A view's camera message (only a browser-camera stream's views may send them: ViewerCore)."""
+        camera = self.camera
+        if camera is None or self._detached:
+            return
+        if isinstance(message, CameraClaim):
+            camera.claim(viewer, message.auto)
+        elif isinstance(message, CameraError):
+            camera.refused(viewer, message.name, message.message)
+        elif self._executor is not None:
+            await camera.frame(viewer, message, self._executor)
 
     def _newest(self, after: Key) -> Frame | None:
         frame = self.slot.peek()
@@ -172,6 +207,8 @@ class Stream:
         demand = self.demand
         if demand is not None and demand.ask():
             self._stale_through = self.slot.count
+        if self.camera is not None:
+            self.camera.wake()
         try:
             frame = self._newest(after)
             while frame is None:
@@ -219,6 +256,9 @@ class Stream:
             last=self.cache.last,
             viewers=[viewer.core for viewer in viewers],
         )
+        if self.camera is not None:
+            self.camera.wake()  # a recording or keep_running may want frames with no view asking
+            report["camera"] = self.camera.stats()
         look = self.look
         if look.settings.auto_quality:
             for viewer in viewers:

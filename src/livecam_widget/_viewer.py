@@ -17,7 +17,18 @@ from typing import Any
 
 from ._encoder import Encoded
 from ._pacing import Pacer, RateMeter, TokenBucket
-from ._protocol import CLOSE_POLICY, Painted, Pointer, ProtocolError, hello, parse_client_message
+from ._protocol import (
+    CLOSE_POLICY,
+    CameraClaim,
+    CameraError,
+    CameraFrame,
+    NextRequest,
+    Painted,
+    Pointer,
+    ProtocolError,
+    hello,
+    parse_client_message,
+)
 from ._quality import QualityController
 
 #: A frame's identity for "newer than": (seq, rev). A changed look (rev) makes the same frame new again.
@@ -51,16 +62,18 @@ class Granted:
     """Decision: the message was a grant (``next``), now counted."""
 
 
-#: What ``ViewerCore.receive`` decides about one client message.
-Decision = Close | Granted | Pointer
+#: What ``ViewerCore.receive`` decides about one client message: camera messages go on to the stream.
+Decision = Close | Granted | Pointer | CameraClaim | CameraError | CameraFrame
 
 
 class ViewerCore:
     """The state of one viewer. Not thread-safe: its driver calls it from one thread (the server's loop, or
     the MJPEG reader's own thread)."""
 
-    def __init__(self, limits: Limits, now: float, own_cap: float = 0.0) -> None:
+    def __init__(self, limits: Limits, now: float, own_cap: float = 0.0, max_upload: int = 0) -> None:
         self.limits = limits
+        #: Largest camera frame this viewer may send (0: none; the stream's source is not the browser).
+        self.max_upload = max_upload
         #: This viewer's own frame-rate cap, applied below the widget's ``max_fps`` (MJPEG's ``?fps=``).
         self.own_cap = own_cap
         self.outstanding = 0
@@ -80,9 +93,9 @@ class ViewerCore:
         self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
 
     # -- events in ----------------------------------------------------------------------------------------
-    def hello(self, state: str) -> str:
+    def hello(self, state: str, camera: dict[str, Any] | None = None) -> str:
         """The first message a viewer gets."""
-        return hello(self.limits.max_outstanding, self.limits.max_messages_per_s, state)
+        return hello(self.limits.max_outstanding, self.limits.max_messages_per_s, state, camera)
 
     def receive(self, message: str | bytes, now: float, wall: float) -> Decision:
         """One client message: a grant, a pointer event to hand on, or a reason to close. ``now`` is the
@@ -90,11 +103,11 @@ class ViewerCore:
         if not self._bucket.allow(now):
             return Close(CLOSE_POLICY, f"more than {self.limits.max_messages_per_s:g} messages/s")
         try:
-            request = parse_client_message(message)
+            request = parse_client_message(message, self.max_upload)
         except ProtocolError as exc:
             return Close(exc.code, exc.reason)
-        if isinstance(request, Pointer):
-            return request  # counted against the rate limit above; not a grant
+        if not isinstance(request, NextRequest):
+            return request  # pointer and camera messages: counted against the rate limit above; not grants
         if request.painted is not None:
             self._record_paint(request.painted, now, wall)
         if self.outstanding >= self.limits.max_outstanding:

@@ -318,7 +318,7 @@ class LiveFrame(anywidget.AnyWidget):
         # Runs on the kernel's main thread, only when it is idle: hand over to the server loop at once.
         session = self._session
         if session is not None:
-            session.comm_message(content, self._comm_send)
+            session.comm_message(content, self._comm_send, [bytes(b) for b in buffers or ()])
 
     def _comm_send(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         # Called on the server thread; ipykernel sends on IOPub through its own thread-safe queue.

@@ -81,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="livecam", description="Serve a live view of a camera, file or stream.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve SOURCE as a web page, an MJPEG stream and a JPEG snapshot")
-    serve.add_argument("source", type=_source, help="camera index, video file, URL, or 'testpattern[:WxH]'")
+    serve.add_argument(
+        "source",
+        type=_source,
+        help="camera index, video file, URL, 'testpattern[:WxH]' or 'browser[:WxH[@FPS]]' (page's camera)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=0, help="port of the web page and MJPEG (default: free)")
     serve.add_argument("--fps", type=_fps, default=None, help="source pace for files and the test pattern")

@@ -529,12 +529,21 @@ class View:
 
 
 def open_chromium(
-    pw: Any, profile: pathlib.Path, viewport: dict[str, int], timeout_ms: float, console: list[str]
+    pw: Any,
+    profile: pathlib.Path,
+    viewport: dict[str, int],
+    timeout_ms: float,
+    console: list[str],
+    extra_args: list[str] | None = None,
 ) -> tuple[Any, Page]:
-    """Debian's Chromium with the project's flags and a fresh profile, the page helpers installed, and its
-    first page wrapped: (context, page). The caller closes the context."""
+    """Debian's Chromium with the project's flags (and ``extra_args``) and a fresh profile, the page helpers
+    installed, and its first page wrapped: (context, page). The caller closes the context."""
     context = pw.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=viewport
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS + (extra_args or []),
+        viewport=viewport,
     )
     context.add_init_script(INIT_SCRIPT)
     page = context.pages[0] if context.pages else context.new_page()

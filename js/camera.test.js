@@ -1,0 +1,50 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cameraConstraints, cameraProblem, packCameraFrame } from "./camera.js";
+import { CommRouter } from "./router.js";
+import { openComm, openWebSocket } from "./transports.js";
+import { fakeModel, FakeSocket, recorder } from "./fakes.js";
+
+test("packCameraFrame: uint32 BE header length, the JSON header, the image", () => {
+  const image = new Uint8Array([0xff, 0xd8, 7, 0xff, 0xd9]);
+  const buf = new Uint8Array(packCameraFrame({ type: "camera", ask: 3 }, image));
+  const n = new DataView(buf.buffer).getUint32(0, false);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(buf.subarray(4, 4 + n))), { type: "camera", ask: 3 });
+  assert.deepEqual([...buf.subarray(4 + n)], [...image]);
+});
+
+test("cameraProblem: the DOMException's name and message, bounded; odd values still say something", () => {
+  assert.deepEqual(cameraProblem({ name: "NotAllowedError", message: "Permission denied" }), {
+    name: "NotAllowedError",
+    message: "Permission denied",
+  });
+  assert.deepEqual(cameraProblem("boom"), { name: "Error", message: "boom" });
+  assert.equal(cameraProblem({ name: "X".repeat(100), message: "m".repeat(1000) }).message.length, 300);
+  assert.equal(cameraProblem({ name: "X".repeat(100) }).name.length, 64);
+});
+
+test("cameraConstraints: the kernel's wish as ideals; a chosen camera exactly", () => {
+  const wish = { width: 1280, height: 720, fps: 15 };
+  assert.deepEqual(cameraConstraints(wish, null), {
+    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 15 } },
+    audio: false,
+  });
+  assert.deepEqual(cameraConstraints(wish, "cam-2").video.deviceId, { exact: "cam-2" });
+});
+
+test("sendBinary: a camera frame goes as a binary WebSocket message, or as the comm message's buffer", () => {
+  const on = recorder();
+  const conn = openWebSocket("ws://127.0.0.1:9/livecam/v1/x", "t", on, /** @type {any} */ (FakeSocket));
+  const sock = FakeSocket.made.at(-1);
+  const data = packCameraFrame({ type: "camera", ask: 1 }, new Uint8Array([1]));
+  conn.sendBinary(data); // not open yet: dropped, as text is
+  sock.serverOpen();
+  conn.sendBinary(data);
+  assert.deepEqual(sock.sent, [data]);
+
+  const model = fakeModel();
+  const comm = openComm(new CommRouter(model), recorder());
+  const [{ view }] = model.sent;
+  comm.sendBinary(data);
+  assert.deepEqual(model.sent.at(-1), { livecam: "binary", view, buffers: [data] });
+});

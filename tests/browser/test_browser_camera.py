@@ -1,0 +1,218 @@
+"""The viewer's own camera (``LiveFrame("browser")``) in JupyterLab and Voila, with Chromium's fake camera.
+
+The camera plays a Y4M file this test writes: lc_frames pictures numbered 1..N (looping), so a frame's
+number can be read wherever it goes: in the kernel (``snapshot()``), and on screen after ``process`` wrote its
+tag. Each transport is forced in turn; then a camera the user refuses; then the shipped notebook in Voila.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import shutil
+from collections.abc import Iterator
+
+import cv2
+import pytest
+from lc_frames import LiveFrame, make, tagger
+from livecam_e2e import (
+    ARTIFACTS,
+    METRICS,
+    NOTEBOOKS,
+    JupyterServer,
+    Page,
+    maybe_keep_artifacts,
+    open_chromium,
+    running_server,
+    wait_for,
+)
+
+from livecam_widget import read_code
+
+pytestmark = pytest.mark.browser
+
+FRAMES = 90  # three seconds at 30 fps, then the fake camera loops
+TAG = 4242
+SETUP = "from lc_frames import *\nimport json\nfrom livecam_widget import read_code"
+
+
+def write_y4m(path: pathlib.Path) -> pathlib.Path:
+    """A 30 fps 4:2:0 Y4M (Chromium's fake camera format) of lc_frames pictures 1..FRAMES."""
+    first = make(1, t=0)
+    height, width = first.shape[:2]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for seq in range(1, FRAMES + 1):
+            out.write(b"FRAME\n" + cv2.cvtColor(make(seq, t=0), cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
+@contextlib.contextmanager
+def camera_browser(request: pytest.FixtureRequest, tmp_path: pathlib.Path, allow: bool) -> Iterator[Page]:
+    """Chromium with a fake camera playing the Y4M; ``allow``: the permission prompt is answered yes."""
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={write_y4m(tmp_path / 'camera.y4m')}",
+    ]
+    if allow:
+        args.append("--use-fake-ui-for-media-stream")
+    console: list[str] = []
+    with sync_playwright() as pw:
+        context, page = open_chromium(
+            pw, tmp_path / "profile", {"width": 1280, "height": 1200}, 60_000, console, args
+        )
+        try:
+            page.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
+            yield page
+        finally:
+            maybe_keep_artifacts(request, page)
+            with contextlib.suppress(Exception):
+                context.close()
+
+
+def kernel_view(page: Page, cell: int) -> dict:
+    page.run(cell)
+    assert page.errors([cell]) == []
+    return dict(json.loads(page.text(cell)))
+
+
+PROBE = (
+    "s = lf.snapshot()\n"
+    "print(json.dumps({'seq': read_code(s, 24, y=0), 'tag': read_code(s, 24, y=32),"
+    " 'camera': lf.stats.get('camera'), 'latency_ms': lf.stats.get('latency_ms'), 'error': lf.error}))"
+)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "proxy", "comm"])
+def test_the_viewers_camera_reaches_python_and_comes_back_processed(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path, lab: JupyterServer, transport: str
+) -> None:
+    name = lab.add_notebook(
+        f"camera_{transport}.ipynb",
+        [
+            f"{SETUP}\nlf = LiveFrame('browser:480x240@30', process=tagger({TAG}), "
+            f"transport={transport!r})\nlf",
+            PROBE,
+            "import time\ntime.sleep(4)",
+            "lf.close()",
+        ],
+    )
+    try:
+        with camera_browser(request, tmp_path, allow=True) as page:
+            page.open_in(lab, name)
+            page.run(0)
+            assert page.errors([0]) == []
+            seqs = page.wait_advancing(0, steps=10, timeout=60)  # camera frames, numbered, rising on screen
+            view = page.view(0)
+            assert view is not None and view.transport == transport and view.tag == TAG  # `process` ran
+            root = page.page.locator(".livecam").first
+            assert root.get_attribute("data-livecam-camera") == "capturing"
+            if transport != "comm":
+                # The kernel's main thread busy in a cell: the camera's frames still reach it and come back.
+                ticket = page.run(2, wait=False)
+                busy = page.wait_advancing(0, steps=20, timeout=30)
+                assert not page.run_done(ticket), "the busy cell ended before 20 new frames showed"
+                page.wait_run(ticket)
+                METRICS[f"camera_{transport}_frames_while_a_cell_ran"] = len(busy)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            hover = root.bounding_box()
+            assert hover is not None
+            page.page.mouse.move(hover["x"] + 40, hover["y"] + 100)  # shows the controls (camera button too)
+            root.screenshot(path=str(ARTIFACTS / f"camera_{transport}.png"))
+            first = kernel_view(page, 1)
+            assert 1 <= first["seq"] <= 90 and first["tag"] == TAG and first["error"] is None, first
+
+            def received() -> dict | None:
+                got = kernel_view(page, 1)
+                return got if got["camera"] and got["camera"]["received"] >= 30 else None
+
+            got = wait_for(received, 30, "30 camera frames in the kernel", interval=0.5)
+            camera = got["camera"]
+            assert camera["capturing"] and camera["fps_browser"] and camera["fps_received"] > 5, got
+            if transport == "websocket":
+                page.run(3)  # lf.close(): the view says closed, and its camera is stopped
+                page.wait_view(0, lambda v: v.state == "closed", 15, "the view to say closed")
+                assert root.get_attribute("data-livecam-camera") == "off"
+            METRICS[f"camera_{transport}"] = {
+                "fps_received": camera["fps_received"],
+                "fps_browser": camera["fps_browser"],
+                "capture_to_paint_ms": got["latency_ms"],
+                "clock_trip_ms": camera["clock_trip_ms"],
+                "frames_on_screen_rising": len(seqs),
+            }
+    finally:
+        lab.shutdown_kernels()
+
+
+def test_a_refused_camera_is_a_clear_error_in_the_view_and_in_python(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path, lab: JupyterServer
+) -> None:
+    cells = [f"{SETUP}\nlf = LiveFrame('browser')\nlf", "print(lf.error)"]
+    name = lab.add_notebook("camera_refused.ipynb", cells)
+    try:
+        with camera_browser(request, tmp_path, allow=False) as page:
+            page.open_in(lab, name)
+            page.run(0)
+            view = page.wait_view(0, lambda v: v.state == "error", 30, "the view to show the camera error")
+            assert view.status and "permission denied" in view.status, view
+            assert page.page.locator(".livecam").first.get_attribute("data-livecam-camera") == "refused"
+
+            def error() -> str | None:
+                page.run(1)
+                text = page.text(1)
+                return text if "permission denied" in text else None
+
+            assert "NotAllowedError" in wait_for(error, 15, "lf.error in the kernel", interval=0.5)
+    finally:
+        lab.shutdown_kernels()
+
+
+@pytest.fixture(scope="module")
+def voila_camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """Voila serving the shipped notebooks/browser_camera.ipynb."""
+    base = tmp_path_factory.mktemp("voila-camera")
+    (base / "root").mkdir()
+    shutil.copy(NOTEBOOKS / "browser_camera.ipynb", base / "root" / "browser_camera.ipynb")
+    with running_server("voila", base, "browser_camera.ipynb") as server:
+        yield server
+
+
+#: Canvas pixels the notebook's `process` paints (yellow edges), counted in the view's canvas.
+YELLOW = """() => {
+  const c = document.querySelector('.livecam canvas.livecam-canvas');
+  if (!c || !c.width) return 0;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] > 170 && d[i + 1] > 170 && d[i + 2] < 110) n++;
+  return n;
+}"""
+
+
+def test_the_shipped_notebook_in_voila_shows_the_processed_camera(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path, voila_camera: JupyterServer
+) -> None:
+    with camera_browser(request, tmp_path, allow=True) as page:
+        page.goto(f"{voila_camera.base}/")
+        # The notebook mirrors the picture (its last cell), so the frame numbers read backwards: count paints.
+        seqs = page.wait_advancing(None, steps=10, timeout=90, key=lambda v: v.painted)
+        assert page.page.locator(".livecam").first.get_attribute("data-livecam-camera") == "capturing"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.page.screenshot(path=str(ARTIFACTS / "camera_voila.png"))
+        yellow = page.page.evaluate(YELLOW)  # the source (lc_frames pictures) has none
+        assert yellow > 100, f"the notebook's edges (its `process`) are not on screen: {yellow} yellow pixels"
+        METRICS["camera_voila"] = {"paints_seen": len(seqs), "yellow_edge_pixels": yellow}
+
+
+def test_the_standalone_page_captures_too(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> None:
+    """No Jupyter: the `livecam serve browser` page (here the same page of an in-process widget)."""
+    with LiveFrame("browser:480x240@30", process=tagger(TAG)) as lf, camera_browser(
+        request, tmp_path, allow=True
+    ) as page:
+        page.goto(lf.page_url)
+        page.wait_advancing(None, steps=10, timeout=60)
+        assert page.view(None).tag == TAG  # type: ignore[union-attr]
+        snapshot = lf.snapshot()
+        assert snapshot is not None and 1 <= read_code(snapshot, 24, y=0) <= FRAMES
