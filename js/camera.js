@@ -227,7 +227,8 @@ export class BrowserCamera {
       .map((d, i) => ({ deviceId: d.deviceId, label: d.label || `camera ${i + 1}` }));
   }
 
-  /** Stop the camera (the light goes off); requests are no longer answered. */
+  /** Stop the camera (the light goes off). A request still pending is answered if the camera starts again
+   * (another camera chosen from the menu), else it is dropped with the next connection. */
   stopStream() {
     this.stream?.getTracks().forEach((t) => t.stop());
     const video = /** @type {any} */ (this.video);
@@ -235,7 +236,6 @@ export class BrowserCamera {
     cancelAnimationFrame(this.frameCallback);
     this.stream = null;
     this.video.srcObject = null;
-    this.pending = null;
     this.sentFrame = this.frameCount;
   }
 

@@ -49,14 +49,26 @@ def write_y4m(path: pathlib.Path) -> pathlib.Path:
 
 
 @contextlib.contextmanager
-def camera_browser(request: pytest.FixtureRequest, tmp_path: pathlib.Path, allow: bool) -> Iterator[Page]:
-    """Chromium with a fake camera playing the Y4M; ``allow``: the permission prompt is answered yes."""
+def camera_browser(
+    request: pytest.FixtureRequest,
+    tmp_path: pathlib.Path,
+    allow: bool,
+    cameras: int = 1,
+    extra: list[str] | None = None,
+) -> Iterator[Page]:
+    """Chromium with ``cameras`` fake cameras (0: none, as on this machine), the first playing the Y4M;
+    ``allow``: the permission prompt is answered yes."""
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={write_y4m(tmp_path / 'camera.y4m')}",
-    ]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    args = list(extra or [])
+    if cameras == 1:
+        args += [
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={write_y4m(tmp_path / 'camera.y4m')}",
+        ]
+    elif cameras > 1:  # Chromium's own moving test pictures, one per device
+        args.append(f"--use-fake-device-for-media-stream=device-count={cameras}")
     if allow:
         args.append("--use-fake-ui-for-media-stream")
     console: list[str] = []
@@ -208,11 +220,95 @@ def test_the_shipped_notebook_in_voila_shows_the_processed_camera(
 
 def test_the_standalone_page_captures_too(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> None:
     """No Jupyter: the `livecam serve browser` page (here the same page of an in-process widget)."""
-    with LiveFrame("browser:480x240@30", process=tagger(TAG)) as lf, camera_browser(
-        request, tmp_path, allow=True
-    ) as page:
+    with (
+        LiveFrame("browser:480x240@30", process=tagger(TAG)) as lf,
+        camera_browser(request, tmp_path, allow=True) as page,
+    ):
         page.goto(lf.page_url)
         page.wait_advancing(None, steps=10, timeout=60)
         assert page.view(None).tag == TAG  # type: ignore[union-attr]
         snapshot = lf.snapshot()
         assert snapshot is not None and 1 <= read_code(snapshot, 24, y=0) <= FRAMES
+
+
+def test_one_view_captures_the_button_takes_over_and_a_view_that_goes_hands_back(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path, lab: JupyterServer
+) -> None:
+    """Two views of one widget: the first captures, the other watches; the other's camera button takes the
+    camera over; when that view goes away (its output cleared), the first captures again on its own."""
+    cells = [f"{SETUP}\nlf = LiveFrame('browser:480x240@30', process=tagger({TAG}))\nlf", "lf"]
+    name = lab.add_notebook("camera_two_views.ipynb", cells)
+
+    def role(cell: int) -> str | None:
+        box = page.page.locator(f".jp-Notebook .jp-Cell:nth-child({cell + 1}) .livecam")
+        return box.first.get_attribute("data-livecam-camera") if box.count() else None
+
+    try:
+        with camera_browser(request, tmp_path, allow=True) as page:
+            page.open_in(lab, name)
+            page.run(0)
+            wait_for(lambda: role(0) == "capturing", 30, "the first view to capture")
+            page.run(1)
+            wait_for(lambda: role(1) == "watching", 30, "the second view to watch")
+            page.wait_advancing(1, steps=5, timeout=30)  # it shows the first view's camera, processed
+            button = page.page.locator(".jp-Notebook .jp-Cell:nth-child(2) [data-livecam-control='camera']")
+            button.first.click(force=True)  # hover controls: force, as a user's hover would reveal it
+            wait_for(lambda: role(1) == "capturing" and role(0) == "watching", 30, "the button to take over")
+            # Another getUserMedia stream: the fake camera's file starts over, so count paints, not numbers.
+            painted = lambda v: v.painted  # noqa: E731
+            page.wait_advancing(0, steps=5, timeout=30, key=painted)
+            page.page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.widgets[1].model.outputs.clear()"
+            )
+            wait_for(lambda: role(0) == "capturing", 30, "the first view to capture again")
+            page.wait_advancing(0, steps=5, timeout=30, key=painted)
+    finally:
+        lab.shutdown_kernels()
+
+
+def test_no_camera_and_an_insecure_page_are_clear_errors(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> None:
+    """This machine has no camera: without a fake one, getUserMedia finds none. And a page on a plain-http
+    host other than localhost is no secure context: the browser hides the camera API altogether."""
+    with (
+        LiveFrame("browser") as lf,
+        camera_browser(request, tmp_path / "none", allow=True, cameras=0) as page,
+    ):
+        page.goto(lf.page_url)
+        view = page.wait_view(None, lambda v: v.state == "error", 30, "the no-camera error")
+        assert view.status and "no camera found" in view.status, view
+        wait_for(lambda: lf.error and "NotFoundError" in lf.error, 10, "lf.error")
+    with LiveFrame("browser", allowed_origins=["http://camera.test:*"]) as lf:
+        # camera.test resolves to 127.0.0.1 for this browser only (the request never leaves the machine).
+        rules = ["--host-resolver-rules=MAP camera.test 127.0.0.1"]
+        with camera_browser(request, tmp_path / "insecure", allow=True, extra=rules) as page:
+            page.goto(lf.page_url.replace("127.0.0.1", "camera.test"))
+            view = page.wait_view(None, lambda v: v.state == "error", 30, "the insecure-page error")
+            assert view.status and "needs a secure page" in view.status, view
+        assert lf.error and "InsecureContext" in lf.error
+
+
+def test_the_camera_menu_switches_between_cameras(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> None:
+    with LiveFrame("browser:320x240") as lf, camera_browser(request, tmp_path, allow=True, cameras=2) as page:
+        page.goto(lf.page_url)
+        menu = page.page.locator("select.livecam-camera-select")
+        wait_for(
+            lambda: menu.count() and menu.first.is_visible() and menu.locator("option").count() == 2,
+            30,
+            "a camera menu with two cameras",
+        )
+        first = menu.first.input_value()
+        other = next(o for o in menu.locator("option").all() if o.get_attribute("value") != first)
+        menu.first.select_option(other.get_attribute("value"))
+        wait_for(lambda: menu.first.input_value() != first, 10, "the other camera chosen")
+        before = (lf.stats.get("camera") or {}).get("received", 0)
+        wait_for(
+            lambda: (lf.stats.get("camera") or {}).get("received", 0) > before + 10,
+            15,
+            "frames from the other camera",
+        )
+        snapshot = lf.snapshot()
+        assert snapshot is not None and snapshot.shape[2] == 3
