@@ -4,6 +4,7 @@ playing the browser on 127.0.0.1 (capture requests in, JPEG camera frames out), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 import time
@@ -12,6 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from livecam_widget import LiveFrame, draw_code, read_code
@@ -131,6 +134,42 @@ def test_camera_messages_parse_and_bad_ones_close_with_the_reason() -> None:
         with pytest.raises(ProtocolError, match=words) as info:
             parse_client_message(message, limit)
         assert info.value.code == code
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+_HEADERS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["camera", "next", 3])},
+    optional={
+        "ask": _JSON,
+        "mime": st.sampled_from(["image/jpeg", "image/png", "text/html"]) | _JSON,
+        "t_capture": _JSON,
+        "t_received": _JSON,
+        "t_sent": _JSON,
+        "fps": _JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.builds(pack_frame, _HEADERS, st.binary(max_size=64))))
+def test_camera_frame_parser_only_ever_accepts_or_raises_protocol_error(message: bytes) -> None:
+    try:
+        frame = parse_client_message(message, MAX_UPLOAD)
+    except ProtocolError as exc:
+        assert exc.code in (1003, 1008, 1009)
+    else:
+        assert frame.payload  # type: ignore[union-attr]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from(["image/jpeg", "image/png"]))
+def test_decoding_random_bytes_only_ever_raises_value_error(data: bytes, mime: str) -> None:
+    with contextlib.suppress(ValueError):
+        decode_camera_frame(b"\xff\xd8" + data if mime == "image/jpeg" else data, mime)
 
 
 # -- a real client playing the browser ---------------------------------------------------------------------
