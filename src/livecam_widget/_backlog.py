@@ -21,9 +21,10 @@ Two things blur the window, and the books allow for both:
   than everything unread cannot be reads alone, so it is taken as growth with nothing read: the books keep
   ``unread`` and move ``empty``. Taking such a rise as "all read" (this module's first version did) let a
   slow reader's buffer fill with dozens of parts while the window grew, seconds of delay that never drained.
-  The cost of the cautious reading is doubt: a reader that did read during the growth is not seen to, so
-  doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds), and then its books
-  are taken as read.
+  The cost of the cautious reading is doubt. Probes do not grow the window, so a read during doubt usually
+  shows at the next probe; a reader whose read was folded into the same ACK as the growth is not seen to,
+  so doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds; the upper bound
+  until a first read was seen), and then its books are taken as read.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ class ReaderBacklog:
     unread: int = 0
     #: Since when a window rise that reads alone cannot explain has left ``unread`` unknown (None: known).
     doubt_since: float | None = None
-    #: How long the reader last took to read a part, from the part's send to the window showing it read.
-    period: float = 0.0
+    #: How long the reader last took to read a part, from the part's send to the window showing it read
+    #: (None until a read was seen).
+    period: float | None = None
     _part_at: float | None = None
     _part_size: int = 0
     _started: bool = False
@@ -68,7 +70,7 @@ class ReaderBacklog:
         rise = window - (self.empty - self.unread)
         if 0 < rise <= self.unread:  # the reader read this much
             self.unread -= rise
-            if self.doubt_since is None and self._part_at is not None and self.may_send(self._part_size):
+            if self._part_at is not None and self.may_send(self._part_size):
                 self.period, self._part_at = now - self._part_at, None
         elif rise != 0:
             # More than could have been read: the receiver grew its window (or, below zero, shrank it).
@@ -82,6 +84,10 @@ class ReaderBacklog:
             self.unread, self.empty, self.doubt_since = 0, window, None  # doubt over: all taken as read
 
     def hold_s(self) -> float:
+        """How long doubt lasts: 1.5 of the reader's periods within bounds; the longest until a read was
+        seen (a slow reader whose window grew from its first part on must not be taken for a fast one)."""
+        if self.period is None:
+            return MAX_HOLD_S
         return min(MAX_HOLD_S, max(MIN_HOLD_S, 1.5 * self.period))
 
     def may_send(self, part: int) -> bool:
