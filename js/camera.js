@@ -40,14 +40,38 @@ export function packCameraFrame(header, image) {
 
 /**
  * The getUserMedia constraints for the kernel's wish (a wish: the browser picks the nearest its camera has).
- * @param {{width: number, height: number, fps: number}} wish @param {string | null} deviceId
+ * @param {{width: number, height: number, fps: number}} wish
+ * @param {string | null} deviceId  the camera picked from the menu (exactly that one)
+ * @param {string | null} [preferred]  the one picked last time on this site, if it is still there
  * @returns {MediaStreamConstraints}
  */
-export function cameraConstraints(wish, deviceId) {
+export function cameraConstraints(wish, deviceId, preferred = null) {
   /** @type {MediaTrackConstraints} */
   const video = { width: { ideal: wish.width }, height: { ideal: wish.height }, frameRate: { ideal: wish.fps } };
   if (deviceId) video.deviceId = { exact: deviceId };
+  else if (preferred) video.deviceId = { ideal: preferred };
   return { video, audio: false };
+}
+
+/** Where the camera picked from a view's menu is remembered (per site, in this browser), for the next run. */
+const CHOICE_KEY = "livecam-widget.camera";
+
+/** @param {string} deviceId */
+export function rememberCamera(deviceId) {
+  try {
+    globalThis.localStorage?.setItem(CHOICE_KEY, deviceId);
+  } catch {
+    // storage refused (private mode, sandboxed frame): the choice lasts for this view only
+  }
+}
+
+/** @returns {string | null} */
+function rememberedCamera() {
+  try {
+    return globalThis.localStorage?.getItem(CHOICE_KEY) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Counts frames per second over the last second, for the `fps` a camera frame reports. */
@@ -116,7 +140,7 @@ export class BrowserCamera {
       this.io.failed({ name: globalThis.isSecureContext === false ? "InsecureContext" : "NotSupportedError", message });
       return Promise.resolve();
     }
-    this.starting = this.media.getUserMedia(cameraConstraints(this.wish, deviceId)).then(
+    this.starting = this.media.getUserMedia(cameraConstraints(this.wish, deviceId, rememberedCamera())).then(
       async (stream) => {
         this.starting = null;
         if (this.closed) return void stream.getTracks().forEach((t) => t.stop());

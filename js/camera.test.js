@@ -23,13 +23,16 @@ test("cameraProblem: the DOMException's name and message, bounded; odd values st
   assert.equal(cameraProblem({ name: "X".repeat(100) }).name.length, 64);
 });
 
-test("cameraConstraints: the kernel's wish as ideals; a chosen camera exactly", () => {
+test("cameraConstraints: the kernel's wish as ideals; a chosen camera exactly, a remembered one ideally", () => {
   const wish = { width: 1280, height: 720, fps: 15 };
   assert.deepEqual(cameraConstraints(wish, null), {
     video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 15 } },
     audio: false,
   });
   assert.deepEqual(cameraConstraints(wish, "cam-2").video.deviceId, { exact: "cam-2" });
+  // The camera picked last time is preferred, not required: it may be unplugged now.
+  assert.deepEqual(cameraConstraints(wish, null, "cam-2").video.deviceId, { ideal: "cam-2" });
+  assert.deepEqual(cameraConstraints(wish, "cam-1", "cam-2").video.deviceId, { exact: "cam-1" });
 });
 
 test("sendBinary: a camera frame goes as a binary WebSocket message, or as the comm message's buffer", () => {

@@ -10,7 +10,7 @@ import {
   PullLoop,
   TransportPlan,
 } from "./pull.js";
-import { BrowserCamera } from "./camera.js";
+import { BrowserCamera, rememberCamera } from "./camera.js";
 import { CommRouter } from "./router.js";
 import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports.js";
 
@@ -43,8 +43,18 @@ const CONTROLS = /** @type {const} */ ([
   ["overlay", "i", "stats overlay [i]"],
 ]);
 
-/** Server messages about the browser camera (and the hello, which says whether the source is the browser). */
-const CAMERA_TEXT = /^\{"type": "(hello|camera|capture)"/;
+/** Server messages about the browser camera (the hello says whether the source is the browser; a status says
+ * when the widget is paused, which turns the camera off). */
+const CAMERA_TEXT = /^\{"type": "(hello|camera|capture|status)"/;
+
+/** The camera button's tooltip per role of this view. */
+const CAMERA_TITLES = /** @type {const} */ ({
+  capturing: "this view captures with this browser's camera",
+  watching: "use this browser's camera here (another view captures now)",
+  free: "start this browser's camera",
+  refused: "the camera was refused or failed: allow it for this page in the browser, then press here",
+  off: "the widget is closed",
+});
 
 /** Model changes that restart the view's stream: a new URL, the widget closed, another transport. */
 const RESTART_ON = ["change:_url", "change:_closed", "change:transport"];
@@ -147,6 +157,10 @@ export class LiveView {
     this.cameraRefused = false;
     /** @type {HTMLSelectElement | null} */
     this.cameraSelect = null;
+    this.cameraCapturing = false; // the kernel says this view captures
+    this.cameraPaused = false; // the widget is paused (lf.stop()): the camera is off meanwhile
+    /** @type {PermissionStatus | null} watched after a refusal */
+    this.permissionWatch = null;
 
     for (const [action, label, title] of CONTROLS) this._addControl(action, label, title);
     this.canvas.addEventListener("pointerdown", this.onPointerDown);
@@ -185,6 +199,7 @@ export class LiveView {
     this.loop.dispose();
     this.camera?.close();
     this.camera = null;
+    if (this.permissionWatch) this.permissionWatch.onchange = null;
     this._ownRouter?.close();
     this._ownRouter = null;
   }
@@ -409,13 +424,20 @@ export class LiveView {
     if (msg.type === "hello") {
       if (msg.camera && !this.camera) this._setUpCamera(msg.camera);
       if (this.camera) this.camera.pending = null; // requests of an earlier connection are void
+      this.cameraPaused = msg.state === "paused";
     } else if (!this.camera) {
       return;
+    } else if (msg.type === "status") {
+      // lf.stop() pauses the widget: nothing is asked of the camera, so its light goes off until lf.start().
+      this.cameraPaused = msg.state === "paused";
+      if (this.cameraPaused) this.camera.stopStream();
+      else if (this.cameraCapturing) void this.camera.start();
     } else if (msg.type === "camera") {
+      this.cameraCapturing = Boolean(msg.capturing);
       const role = msg.capturing ? "capturing" : msg.taken ? "watching" : "free";
-      this.root.dataset.livecamCamera = !msg.capturing && this.cameraRefused ? "refused" : role;
+      this._cameraRole(!msg.capturing && this.cameraRefused ? "refused" : role);
       if (msg.capturing) {
-        void this.camera.start();
+        if (!this.cameraPaused) void this.camera.start();
       } else {
         if (this.camera.on) this.camera.stopStream();
         if (!msg.taken && !this.cameraRefused) this.conn?.send(JSON.stringify({ type: "camera_claim", auto: true }));
@@ -429,7 +451,32 @@ export class LiveView {
   _cameraOff() {
     if (!this.camera) return;
     this.camera.stopStream();
-    this.root.dataset.livecamCamera = "off";
+    this.cameraCapturing = false;
+    this._cameraRole("off");
+  }
+
+  /** @param {keyof typeof CAMERA_TITLES} role  on the view (data-livecam-camera) and in the button's tooltip */
+  _cameraRole(role) {
+    this.root.dataset.livecamCamera = role;
+    const button = this.controls.querySelector('[data-livecam-control="camera"]');
+    if (button instanceof HTMLElement) button.title = CAMERA_TITLES[role];
+  }
+
+  /** After a refusal: when the user allows the camera for the page, this view offers it again by itself. */
+  _watchPermission() {
+    const permissions = globalThis.navigator?.permissions;
+    if (!permissions?.query || this.permissionWatch) return;
+    permissions
+      .query({ name: /** @type {PermissionName} */ ("camera") })
+      .then((status) => {
+        this.permissionWatch = status;
+        status.onchange = () => {
+          if (status.state !== "granted" || !this.cameraRefused) return;
+          this.cameraRefused = false;
+          this.conn?.send(JSON.stringify({ type: "camera_claim", auto: false }));
+        };
+      })
+      .catch(() => {}); // a browser that cannot tell: the button still works
   }
 
   /** @param {{width: number, height: number, fps: number}} wish */
@@ -438,16 +485,18 @@ export class LiveView {
       send: (data) => this.conn?.sendBinary(data),
       failed: (problem) => {
         this.cameraRefused = true;
-        this.root.dataset.livecamCamera = "refused";
+        this._cameraRole("refused");
         this.conn?.send(JSON.stringify({ type: "camera_error", ...problem }));
+        if (problem.name === "NotAllowedError") this._watchPermission();
       },
       started: () => void this._listCameras(),
     });
-    this._addControl("camera", "◉", "capture with this browser's camera (takes over from another view)");
+    this._addControl("camera", "◉", CAMERA_TITLES.free);
     const select = element("select", "livecam-camera-select");
     select.title = "which camera";
     select.hidden = true;
     select.addEventListener("change", () => {
+      rememberCamera(select.value);
       this.camera?.start(select.value || null);
     });
     this.controls.append(select);

@@ -301,9 +301,11 @@ def test_a_reader_at_two_parts_a_second_sees_frames_under_a_second_old() -> None
             ages.append((time.time() - float(headers["x-livecam-capture-time"])) * 1000)
     print("MJPEG reader at 2 parts/s, ages (ms):", [round(a) for a in ages])
     # Measured here: 360-980 ms from the fourth part on, flat; before this pacing the ages grew by about
-    # 450 ms a part (3.2 s by the eighth). The bound leaves room for a loaded machine; the slope is the point.
+    # 450 ms a part (3.2 s by the eighth). A reader at 2 parts/s holding one part sees ages alternating about
+    # 450 and 950 ms; one part more in its buffer adds 500 ms to each. While the pacing is in doubt (the
+    # window growing), parts may instead wait for the reader, and it sees them fresh: no lower bound.
     assert max(ages[4:]) < 1500, ages
-    assert statistics.mean(ages[-4:]) < statistics.mean(ages[4:8]) + 250, ages
+    assert statistics.mean(ages[-4:]) < 1200, ages
 
 
 def test_a_cv2_videocapture_reader_reads_through_the_probes() -> None:

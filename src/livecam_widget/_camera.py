@@ -282,7 +282,8 @@ class BrowserCamera:
 
 #: What the browser's error names mean, in words a user can act on.
 _ERRORS = {
-    "NotAllowedError": "permission denied: allow the camera for this page (the browser's address bar)",
+    "NotAllowedError": "permission denied: allow the camera for this page in the browser (its address bar); "
+    "the view then starts it (or press its ◉ button)",
     "NotFoundError": "no camera found on the computer this browser runs on",
     "NotReadableError": "the camera is in use by another program or tab, or failed to start",
     "OverconstrainedError": "the camera cannot deliver the size or rate asked for",

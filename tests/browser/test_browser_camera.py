@@ -76,6 +76,7 @@ def camera_browser(
         context, page = open_chromium(
             pw, tmp_path / "profile", {"width": 1280, "height": 1200}, 60_000, console, args
         )
+        context.add_init_script(LIVE_TRACKS)
         try:
             page.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
             yield page
@@ -83,6 +84,27 @@ def camera_browser(
             maybe_keep_artifacts(request, page)
             with contextlib.suppress(Exception):
                 context.close()
+
+
+#: Counts the page's live camera tracks (what keeps a camera's light on), by watching getUserMedia.
+LIVE_TRACKS = """
+(() => {
+  const media = navigator.mediaDevices;
+  if (!media || !media.getUserMedia) return;
+  const tracks = [];
+  const original = media.getUserMedia.bind(media);
+  media.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    tracks.push(...stream.getVideoTracks());
+    return stream;
+  };
+  window.__lcLiveTracks = () => tracks.filter((t) => t.readyState === 'live').length;
+})();
+"""
+
+
+def live_tracks(page: Page) -> int:
+    return int(page.page.evaluate("() => window.__lcLiveTracks ? window.__lcLiveTracks() : -1"))
 
 
 def kernel_view(page: Page, cell: int) -> dict:
@@ -110,6 +132,8 @@ def test_the_viewers_camera_reaches_python_and_comes_back_processed(
             PROBE,
             "import time\ntime.sleep(4)",
             "lf.close()",
+            "lf.stop()",
+            "lf.start()",
         ],
     )
     try:
@@ -145,9 +169,16 @@ def test_the_viewers_camera_reaches_python_and_comes_back_processed(
             camera = got["camera"]
             assert camera["capturing"] and camera["fps_browser"] and camera["fps_received"] > 5, got
             if transport == "websocket":
+                assert live_tracks(page) == 1
+                page.run(4)  # lf.stop(): the camera's light goes off until lf.start()
+                wait_for(lambda: live_tracks(page) == 0, 10, "the camera to stop while paused")
+                page.run(5)
+                wait_for(lambda: live_tracks(page) == 1, 10, "the camera to start again")
+                page.wait_advancing(0, steps=5, timeout=30, key=lambda v: v.painted)
                 page.run(3)  # lf.close(): the view says closed, and its camera is stopped
                 page.wait_view(0, lambda v: v.state == "closed", 15, "the view to say closed")
                 assert root.get_attribute("data-livecam-camera") == "off"
+                assert live_tracks(page) == 0
             METRICS[f"camera_{transport}"] = {
                 "fps_received": camera["fps_received"],
                 "fps_browser": camera["fps_browser"],
@@ -178,6 +209,10 @@ def test_a_refused_camera_is_a_clear_error_in_the_view_and_in_python(
                 return text if "permission denied" in text else None
 
             assert "NotAllowedError" in wait_for(error, 15, "lf.error in the kernel", interval=0.5)
+            # The user allows the camera for the page: the view starts it by itself, and the error clears.
+            page.page.context.grant_permissions(["camera"], origin=lab.base)
+            page.wait_view(0, lambda v: v.state == "live" and v.painted > 5, 30, "the camera once allowed")
+            assert page.page.locator(".livecam").first.get_attribute("data-livecam-camera") == "capturing"
     finally:
         lab.shutdown_kernels()
 
