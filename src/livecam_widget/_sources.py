@@ -28,6 +28,7 @@ from ._threads import Worker
 
 SOURCES_ACCEPTED = (
     "a camera index (int), a video file path or URL (str/PathLike), 'testpattern' or 'testpattern:WxH', "
+    "'browser' (the viewer's own camera; 'browser:WxH' or 'browser:WxH@FPS'), "
     "a numpy frame (shown still), an iterable/generator of frames, a callable returning a frame or None, "
     "an object with a cv2.VideoCapture-like read(), or None for push mode (lf.update(frame))"
 )

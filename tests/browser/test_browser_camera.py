@@ -324,6 +324,27 @@ def test_no_camera_and_an_insecure_page_are_clear_errors(
         assert lf.error and "InsecureContext" in lf.error
 
 
+#: A camera another program holds: the browser's getUserMedia fails as Chromium's does then.
+CAMERA_BUSY = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException('Could not start video source', 'NotReadableError'));
+"""
+
+
+def test_a_camera_in_use_elsewhere_is_a_clear_error(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> None:
+    """No fake device can be made busy, so the page's getUserMedia is replaced by one failing the way a
+    camera held by another program does; what is tested is everything after it."""
+    with LiveFrame("browser") as lf, camera_browser(request, tmp_path, allow=True) as page:
+        page.page.context.add_init_script(CAMERA_BUSY)
+        page.goto(lf.page_url)
+        view = page.wait_view(None, lambda v: v.state == "error", 30, "the camera-in-use error")
+        assert view.status and "in use by another program" in view.status, view
+        wait_for(lambda: lf.error and "NotReadableError" in lf.error, 10, "lf.error")
+        assert lf.snapshot() is None and lf.state == "live"  # nothing came; the widget is unharmed
+
+
 def test_the_camera_menu_switches_between_cameras(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
 ) -> None:
