@@ -564,6 +564,9 @@ export class LiveView {
   /** @param {import("./pull.js").ViewAction} action */
   act(action) {
     const { root, model } = this;
+    // A closed view keeps its last frame (snapshot, fullscreen, 1:1, overlay still apply), but there is
+    // nothing left to pause or capture for.
+    if (this.state === "closed" && (action === "pause" || action === "camera")) return;
     if (action === "pause") {
       const paused = root.dataset.livecamPaused !== "1";
       root.dataset.livecamPaused = paused ? "1" : "0";

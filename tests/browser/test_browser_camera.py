@@ -179,6 +179,10 @@ def test_the_viewers_camera_reaches_python_and_comes_back_processed(
                 page.wait_view(0, lambda v: v.state == "closed", 15, "the view to say closed")
                 assert root.get_attribute("data-livecam-camera") == "off"
                 assert live_tracks(page) == 0
+                root.focus()
+                page.page.keyboard.press(" ")  # pause: nothing to pause on a closed view
+                root.locator("[data-livecam-control='pause']").click(force=True)
+                assert root.get_attribute("data-livecam-paused") != "1"
             METRICS[f"camera_{transport}"] = {
                 "fps_received": camera["fps_received"],
                 "fps_browser": camera["fps_browser"],
