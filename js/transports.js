@@ -49,14 +49,44 @@ export function jupyterBaseUrl(doc = globalThis.document) {
  */
 
 /**
+ * Whether a host name is this machine's own (loopback): `localhost`, `*.localhost`, 127.0.0.0/8, `::1`.
+ * @param {string} host  a URL's hostname (IPv6 in brackets, as URL gives it)
+ */
+export function isLoopbackHost(host) {
+  const name = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return name === "localhost" || name.endsWith(".localhost") || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/**
+ * The direct socket cannot work from this page: the stream listens on a loopback address (the kernel's own
+ * machine) while the page comes from another host over http(s), so the browser runs elsewhere (JupyterHub,
+ * a remote server, Colab) and its "127.0.0.1" is its own machine. Trying would cost a refused (or, behind a
+ * firewall, a timed-out) connection before the proxy or the comm. Pages that are not http(s) (VS Code's
+ * `vscode-webview:` notebooks) run beside a local kernel and keep the direct socket.
+ * @param {TransportModel} model @param {{protocol: string, host: string}} page  the page's location
+ */
+export function directCannotWork(model, page) {
+  if (page.protocol !== "http:" && page.protocol !== "https:") return false;
+  try {
+    const stream = new URL(model.get("_url")).hostname;
+    const here = new URL(`${page.protocol}//${page.host}`).hostname;
+    return isLoopbackHost(stream) && !isLoopbackHost(here);
+  } catch {
+    return false; // an unreadable URL: the attempt itself will say so
+  }
+}
+
+/**
  * The transports this page can use, in order of preference.
  * @param {TransportModel} model @param {string | null} baseUrl  from `jupyterBaseUrl()`
+ * @param {{protocol: string, host: string} | null} [page]  the page's location, to leave out a direct
+ *   socket that cannot work (see `directCannotWork`); null keeps it (a transport the user forced)
  * @returns {TransportName[]}
  */
-export function transportCandidates(model, baseUrl) {
+export function transportCandidates(model, baseUrl, page = null) {
   /** @type {TransportName[]} */
   const list = [];
-  if (model.get("_url")) list.push("websocket");
+  if (model.get("_url") && !(page && directCannotWork(model, page))) list.push("websocket");
   if (model.get("_ws_port") && baseUrl !== null) list.push("proxy");
   if (typeof model.send === "function") list.push("comm");
   return list;

@@ -48,6 +48,25 @@ test("transportCandidates: direct, then proxy (needs a Jupyter page), then comm 
   assert.deepEqual(transportCandidates(traits({}, { canSend: false }), "/"), []);
 });
 
+test("transportCandidates: a remote page skips the direct socket to the kernel's loopback address", () => {
+  const model = traits({ _url: "ws://127.0.0.1:9/livecam/v1/x", _ws_port: 9 });
+  const at = (protocol, host) => ({ protocol, host });
+  // JupyterHub or a remote server; Colab's output frames: the browser is elsewhere.
+  assert.deepEqual(transportCandidates(model, "/", at("https:", "hub.example.org")), ["proxy", "comm"]);
+  assert.deepEqual(transportCandidates(model, null, at("https:", "abc-0-colab.googleusercontent.com")), ["comm"]);
+  assert.deepEqual(transportCandidates(model, "/", at("http:", "10.0.0.5:8888")), ["proxy", "comm"]);
+  // The same machine (or an SSH tunnel to it), and VS Code's webviews: the direct socket stays first.
+  for (const page of [at("http:", "localhost:8888"), at("http:", "127.0.0.1:8888"), at("http:", "[::1]:8888"),
+    at("http:", "lab.localhost"), at("vscode-webview:", "0a1b2c3d")]) {
+    assert.deepEqual(transportCandidates(model, "/", page), ["websocket", "proxy", "comm"], page.host);
+  }
+  // A stream bound beyond loopback (host="0.0.0.0" names a reachable address) is tried from anywhere;
+  // no page given (a forced transport) keeps it too.
+  const wide = traits({ _url: "ws://10.0.0.5:9/livecam/v1/x", _ws_port: 9 });
+  assert.deepEqual(transportCandidates(wide, "/", at("https:", "hub.example.org")), ["websocket", "proxy", "comm"]);
+  assert.deepEqual(transportCandidates(model, "/", null), ["websocket", "proxy", "comm"]);
+});
+
 test("socketUrl: the direct URL loses its query (the token); the proxy URL follows the page", () => {
   const model = traits({ _url: "ws://127.0.0.1:9/livecam/v1/x?token=secret", _ws_port: 9, _ws_path: "/livecam/v1/x" });
   assert.equal(socketUrl("websocket", model, PAGE, null), "ws://127.0.0.1:9/livecam/v1/x");

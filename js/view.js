@@ -286,8 +286,10 @@ export class LiveView {
 
   /** @returns {TransportPlan} the transports to try, from the model's `transport` and what this page offers */
   _newPlan() {
-    const available = transportCandidates(this.model, jupyterBaseUrl());
-    return new TransportPlan(this.model.get("transport") || "auto", available);
+    const choice = this.model.get("transport") || "auto";
+    // Left to choose, a view skips a direct socket that cannot reach the kernel from where it runs.
+    const available = transportCandidates(this.model, jupyterBaseUrl(), choice === "auto" ? location : null);
+    return new TransportPlan(choice, available);
   }
 
   /** Start over from the model: new URL, transport choice, or the widget was closed. */
