@@ -243,10 +243,12 @@ class JupyterServer:
     port: int
     root: pathlib.Path
     server: Server
+    #: The address it listens on: 127.0.0.1, or a test's private link to a namespace (test_remote_browser).
+    host: str = "127.0.0.1"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def api(self, method: str, path: str) -> Any:
         request = urllib.request.Request(
@@ -278,7 +280,9 @@ class JupyterServer:
         return name
 
 
-def start_server(kind: str, base: pathlib.Path, notebook: str | None = None) -> JupyterServer:
+def start_server(
+    kind: str, base: pathlib.Path, notebook: str | None = None, ip: str = "127.0.0.1"
+) -> JupyterServer:
     root = base / "root"
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "lc_frames.py", root / "lc_frames.py")
@@ -288,7 +292,7 @@ def start_server(kind: str, base: pathlib.Path, notebook: str | None = None) -> 
         "--no-browser",
         f"--port={port}",
         "--port-retries=0",
-        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.ip={ip}",
         f"--IdentityProvider.token={TOKEN}",
         "--ServerApp.allow_root=True",
         "--ServerApp.terminals_enabled=False",
@@ -337,11 +341,11 @@ def start_server(kind: str, base: pathlib.Path, notebook: str | None = None) -> 
         if kind == "voila":
             _wait_port(server, port)
         else:
-            server.wait_http(f"http://127.0.0.1:{port}{ready}")
+            server.wait_http(f"http://{ip}:{port}{ready}")
     except BaseException:
         server.stop()
         raise
-    return JupyterServer(kind, port, root, server)
+    return JupyterServer(kind, port, root, server, ip)
 
 
 def _wait_port(server: Server, port: int, timeout: float = 90.0) -> None:
@@ -360,8 +364,10 @@ def _wait_port(server: Server, port: int, timeout: float = 90.0) -> None:
 
 
 @contextlib.contextmanager
-def running_server(kind: str, base: pathlib.Path, notebook: str | None = None) -> Iterator[JupyterServer]:
-    server = start_server(kind, base, notebook)
+def running_server(
+    kind: str, base: pathlib.Path, notebook: str | None = None, ip: str = "127.0.0.1"
+) -> Iterator[JupyterServer]:
+    server = start_server(kind, base, notebook, ip)
     try:
         yield server
     finally:
@@ -535,12 +541,14 @@ def open_chromium(
     timeout_ms: float,
     console: list[str],
     extra_args: list[str] | None = None,
+    executable: str = CHROMIUM,
 ) -> tuple[Any, Page]:
-    """Debian's Chromium with the project's flags (and ``extra_args``) and a fresh profile, the page helpers
-    installed, and its first page wrapped: (context, page). The caller closes the context."""
+    """Debian's Chromium (or ``executable``, a wrapper that starts it) with the project's flags (and
+    ``extra_args``) and a fresh profile, the page helpers installed, and its first page wrapped: (context,
+    page). The caller closes the context."""
     context = pw.chromium.launch_persistent_context(
         str(profile),
-        executable_path=CHROMIUM,
+        executable_path=executable,
         headless=True,
         args=CHROMIUM_ARGS + (extra_args or []),
         viewport=viewport,
