@@ -123,6 +123,8 @@ export class BrowserCamera {
     this.rate = new RateWindow();
     this.starting = /** @type {Promise<void> | null} */ (null);
     this.frameCallback = 0;
+    /** bumped by every stop: a getUserMedia that resolves after a stop is stopped at once */
+    this.generation = 0;
   }
 
   /** The camera is open (or opening). */
@@ -140,10 +142,15 @@ export class BrowserCamera {
       this.io.failed({ name: globalThis.isSecureContext === false ? "InsecureContext" : "NotSupportedError", message });
       return Promise.resolve();
     }
+    const generation = this.generation;
     this.starting = this.media.getUserMedia(cameraConstraints(this.wish, deviceId, rememberedCamera())).then(
       async (stream) => {
+        if (generation !== this.generation || this.closed) {
+          // Stopped (paused, another view took over, closed) while the browser was still opening it.
+          stream.getTracks().forEach((t) => t.stop());
+          return;
+        }
         this.starting = null;
-        if (this.closed) return void stream.getTracks().forEach((t) => t.stop());
         this.stream = stream;
         this.video.srcObject = stream;
         await this.video.play().catch(() => {}); // muted video may always play; a refusal shows as no frames
@@ -151,8 +158,9 @@ export class BrowserCamera {
         this.io.started(stream.getVideoTracks()[0]?.label ?? "camera");
       },
       (error) => {
+        if (generation !== this.generation || this.closed) return;
         this.starting = null;
-        if (!this.closed) this.io.failed(cameraProblem(error));
+        this.io.failed(cameraProblem(error));
       },
     );
     return this.starting;
@@ -254,6 +262,8 @@ export class BrowserCamera {
   /** Stop the camera (the light goes off). A request still pending is answered if the camera starts again
    * (another camera chosen from the menu), else it is dropped with the next connection. */
   stopStream() {
+    this.generation++;
+    this.starting = null; // an open still in progress is stopped when it resolves (see start)
     this.stream?.getTracks().forEach((t) => t.stop());
     const video = /** @type {any} */ (this.video);
     if (typeof video.cancelVideoFrameCallback === "function") video.cancelVideoFrameCallback(this.frameCallback);

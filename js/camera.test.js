@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cameraConstraints, cameraProblem, packCameraFrame } from "./camera.js";
+import { BrowserCamera, cameraConstraints, cameraProblem, packCameraFrame } from "./camera.js";
 import { CommRouter } from "./router.js";
 import { openComm, openWebSocket } from "./transports.js";
 import { fakeModel, FakeSocket, recorder } from "./fakes.js";
@@ -50,4 +50,54 @@ test("sendBinary: a camera frame goes as a binary WebSocket message, or as the c
   const [{ view }] = model.sent;
   comm.sendBinary(data);
   assert.deepEqual(model.sent.at(-1), { livecam: "binary", view, buffers: [data] });
+});
+
+/** A stand-in for the DOM parts BrowserCamera touches, and a camera whose opening the test resolves. */
+function fakeBrowser() {
+  const element = () => ({ muted: false, playsInline: false, srcObject: null, play: () => Promise.resolve(), videoWidth: 0 });
+  globalThis.document = /** @type {any} */ ({ createElement: element });
+  globalThis.requestAnimationFrame = /** @type {any} */ (() => 1);
+  globalThis.cancelAnimationFrame = () => {};
+  const opening = [];
+  const media = {
+    getUserMedia: () => new Promise((resolve, reject) => opening.push({ resolve, reject })),
+  };
+  const track = () => ({ stopped: false, label: "cam", stop() { this.stopped = true; } });
+  const stream = (t) => ({ getTracks: () => [t], getVideoTracks: () => [t] });
+  return { media, opening, track, stream };
+}
+
+test("BrowserCamera: a camera stopped while the browser still opens it is stopped once it opens", async () => {
+  const { media, opening, track, stream } = fakeBrowser();
+  const events = [];
+  const io = { send: () => {}, failed: (p) => events.push(["failed", p.name]), started: (l) => events.push(["started", l]) };
+  const camera = new BrowserCamera({ width: 64, height: 48, fps: 5 }, io, /** @type {any} */ (media));
+  void camera.start();
+  assert.equal(camera.on, true);
+  camera.stopStream(); // paused, or another view took over, during the permission prompt
+  assert.equal(camera.on, false);
+  const late = track();
+  opening[0].resolve(stream(late));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(late.stopped, true);
+  assert.equal(camera.stream, null);
+  assert.deepEqual(events, []);
+
+  void camera.start(); // and a camera started normally runs until stopped
+  const live = track();
+  opening[1].resolve(stream(live));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(camera.stream?.getTracks()[0], live);
+  assert.deepEqual(events, [["started", "cam"]]);
+  void camera.start();
+  opening.length === 2 || assert.fail("a running camera is not opened twice");
+  camera.close();
+  assert.equal(live.stopped, true);
+  // A refusal that comes after a stop says nothing either.
+  const again = new BrowserCamera({ width: 64, height: 48, fps: 5 }, io, /** @type {any} */ (media));
+  void again.start();
+  again.stopStream();
+  opening[2].reject(Object.assign(new Error("denied"), { name: "NotAllowedError" }));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(events, [["started", "cam"]]);
 });
