@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import State
 
 from ._frames import Image
 from ._logs import redacting_logger
@@ -82,7 +83,9 @@ class FrameClient:
         return self._ws
 
     async def close(self) -> None:
-        if self._ws is not None:
+        # A connection the server already closed is left alone: websockets' close() then aborts the
+        # transport again, which asyncio (3.11) can fail on once the transport has gone.
+        if self._ws is not None and self._ws.state is not State.CLOSED:
             await self._ws.close()
 
     async def request(self, count: int = 1, *, report_paint: bool = True) -> None:
