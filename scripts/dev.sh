@@ -34,18 +34,21 @@ chromium() {
 engines() {
   # What tests/engines drives: Debian's Firefox ESR and WebKitGTK (WebKitWebDriver + MiniBrowser) with Xvfb,
   # puppeteer-core (js/package-lock.json; it never downloads a browser) to speak WebDriver BiDi to Firefox,
-  # and Selenium for WebKitWebDriver. As root it installs what is missing; otherwise those tests skip.
+  # and Selenium for WebKitWebDriver; iproute2's `ip` puts a browser in a network namespace of its own
+  # (tests/browser/test_remote_browser.py). As root it installs what is missing; otherwise those tests skip.
   local need=()
+  [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || command -v ip >/dev/null || need+=(iproute2)
   [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
   [ -x /usr/bin/WebKitWebDriver ] || need+=(webkit2gtk-driver)
   command -v Xvfb >/dev/null || need+=(xvfb)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-      say "installing Debian's ${need[*]} for the Firefox/WebKit engine tests"
+      say "installing Debian's ${need[*]} for the Firefox/WebKit engine and remote-browser tests"
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     else
       echo "!! not root and ${need[*]} missing: the Firefox/WebKit engine tests will be SKIPPED" >&2
+      # (the remote-browser test needs root for `ip netns` in any case, and skips as a normal user)
     fi
   fi
   if ! command -v npm >/dev/null; then
