@@ -23,7 +23,7 @@ Two things blur the window, and the books allow for both:
   slow reader's buffer fill with dozens of parts while the window grew, seconds of delay that never drained.
   The cost of the cautious reading is doubt. Probes do not grow the window, so a read during doubt usually
   shows at the next probe; a reader whose read was folded into the same ACK as the growth is not seen to,
-  so doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds; the upper bound
+  so doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds; the lower bound
   until a first read was seen), and then its books are taken as read.
 """
 
@@ -84,10 +84,11 @@ class ReaderBacklog:
             self.unread, self.empty, self.doubt_since = 0, window, None  # doubt over: all taken as read
 
     def hold_s(self) -> float:
-        """How long doubt lasts: 1.5 of the reader's periods within bounds; the longest until a read was
-        seen (a slow reader whose window grew from its first part on must not be taken for a fast one)."""
+        """How long doubt lasts: 1.5 of the reader's periods within bounds; the shortest until a read was
+        seen. (The longest there cut a fast reader, cv2.VideoCapture's, to a few parts a second while its
+        window grew: its reads hide in the growth, so no period is ever measured then.)"""
         if self.period is None:
-            return MAX_HOLD_S
+            return MIN_HOLD_S
         return min(MAX_HOLD_S, max(MIN_HOLD_S, 1.5 * self.period))
 
     def may_send(self, part: int) -> bool:
