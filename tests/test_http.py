@@ -291,15 +291,13 @@ def test_a_still_stream_repeats_its_last_part_for_mjpeg_readers() -> None:
 
 @pytest.mark.realtime
 def test_a_reader_at_two_parts_a_second_sees_frames_under_a_second_old() -> None:
-    """A 256 KiB receive buffer (forty parts): acknowledged parts would pile up there and age by seconds;
-    paced to what the reader reads (its TCP window), it holds about one part. The buffer is fixed, which
-    also turns off Linux's autotuning: with default buffers the window can grow from the very first part
-    on, and a reader this slow is then sometimes taken for a fast one (docs/reliability.md)."""
+    """Default receive buffers (Linux grows them to megabytes): acknowledged parts would pile up there and
+    age by seconds; paced to what the reader reads (its TCP window), it holds about one part."""
     noise = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     with LiveFrame(max_fps=0) as lf, Producer(lf, fps=60, size=(640, 480)):
         lf.update(noise)
         ages = []
-        for headers, _ in mjpeg_parts(lf.mjpeg_url, 16, pause=0.5, rcvbuf=256 * 1024):
+        for headers, _ in mjpeg_parts(lf.mjpeg_url, 16, pause=0.5):
             ages.append((time.time() - float(headers["x-livecam-capture-time"])) * 1000)
     print("MJPEG reader at 2 parts/s, ages (ms):", [round(a) for a in ages])
     # Measured here: 360-980 ms from the fourth part on, flat; before this pacing the ages grew by about
