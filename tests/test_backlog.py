@@ -100,3 +100,26 @@ def test_probes_back_off_to_a_bound() -> None:
     for _ in range(20):
         delays.append(next_probe_s(delays[-1]))
     assert delays == sorted(delays) and delays[-1] == MAX_PROBE_S
+
+
+def test_less_unread_than_a_segment_may_all_have_been_read() -> None:
+    """Linux moves a window in steps of a segment: a 5 KB part read on loopback (64 KiB segments) leaves
+    the window where it was, and waiting to see it read would wait for ever."""
+    backlog = settled()
+    backlog.resolution = 65_483
+    backlog.see(1_000_000 - 5_120, 5_500, 1.0, part=True)
+    assert backlog.may_send(5_500)
+    backlog.resolution = 1_448  # over Ethernet the same part shows
+    assert not backlog.may_send(5_500)
+
+
+def test_parts_go_in_pieces_while_the_window_grows() -> None:
+    backlog = ReaderBacklog()
+    assert backlog.growing  # nothing known: assume it grows
+    backlog.see(100_000, PART, 0.0, part=True)
+    assert not backlog.growing
+    backlog.see(100_000 + PART + GROWTH, 2, 0.02)  # more than reads could explain
+    assert backlog.growing
+    backlog.see(100_000 + PART + GROWTH, 2, 0.5)
+    backlog.see(100_000 + GROWTH, PART, 1.0, part=True)  # the next part: no growth seen with it
+    assert not backlog.growing

@@ -25,12 +25,26 @@ Two things blur the window, and the books allow for both:
   shows at the next probe; a reader whose read was folded into the same ACK as the growth is not seen to,
   so doubt ends after ``hold_s()`` (one and a half of the reader's periods, within bounds; the lower bound
   until a first read was seen), and then its books are taken as read.
+
+How long the growth lasts is the size of the risk: parts sent in doubt may pile up unread. Linux grows the
+window per arriving *packet* (by up to two full segments each, 128 KiB on loopback), not per byte, so a
+reader of small parts (a 5 KB picture, one packet) took a dozen parts to reach its ceiling of a megabyte or
+two, and a reader at two parts a second fell six seconds behind. While the window grows the driver writes
+each part in ``PIECE``-byte packets, so the window reaches its ceiling within a part or two; once a part
+sees no growth, parts go out whole again.
+
+The window moves in steps of one segment, so parts smaller than a segment are paced less finely: up to a
+segment of them may wait unread (on loopback, where a segment is 64 KiB, about a dozen 5 KB parts; over a
+network with 1.4 KiB segments, one).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: While the reader's window grows, parts are written in packets of this size (each grows it; see above).
+#: Smaller packets grow it less each: Linux grows by less when a packet's memory is large for its payload.
+PIECE = 1024
 #: A part may go when at most this share of a part is still unread.
 UNREAD_SHARE = 4
 #: Probe intervals while waiting for a reader: quick at first, then backing off for one that stopped.
@@ -54,6 +68,13 @@ class ReaderBacklog:
     #: How long the reader last took to read a part, from the part's send to the window showing it read
     #: (None until a read was seen).
     period: float | None = None
+    #: The smallest read the window shows: the reader's segment size (64 KiB on loopback, ~1.4 KiB on
+    #: Ethernet). Linux moves an advertised window only in steps of a segment (silly-window avoidance), so
+    #: less unread than this may all have been read: a part may go (else small parts would wait forever).
+    resolution: int = 0
+    #: The window grew by more than reads could explain since the last part went out (at first: unknown,
+    #: so assumed). While it grows, the driver writes parts in small pieces: see ``PIECE``.
+    growing: bool = True
     _part_at: float | None = None
     _part_size: int = 0
     _started: bool = False
@@ -62,7 +83,7 @@ class ReaderBacklog:
         """After ``sent`` more bytes (a part when ``part``, else a probe) the window is ``window``."""
         self.unread += sent
         if part:
-            self._part_at, self._part_size = now, sent
+            self._part_at, self._part_size, self.growing = now, sent, False
         if not self._started:  # nothing known yet: the first part may still be waiting
             self._started = True
             self.empty, self.doubt_since = window + self.unread, now
@@ -76,8 +97,10 @@ class ReaderBacklog:
             # More than could have been read: the receiver grew its window (or, below zero, shrank it).
             # How much was read is unknown, so nothing is taken as read.
             self.empty = window + self.unread
-            if rise > 0 and self.unread and self.doubt_since is None:
-                self.doubt_since = now
+            if rise > 0:
+                self.growing = True
+                if self.unread and self.doubt_since is None:
+                    self.doubt_since = now
         if self.doubt_since is not None and (
             self.may_send(self._part_size) or now - self.doubt_since >= self.hold_s()
         ):
@@ -93,7 +116,7 @@ class ReaderBacklog:
 
     def may_send(self, part: int) -> bool:
         """Has the reader read (nearly) everything it was sent?"""
-        return self.unread <= part // UNREAD_SHARE
+        return self.unread <= max(part // UNREAD_SHARE, self.resolution)
 
 
 def next_probe_s(previous: float) -> float:

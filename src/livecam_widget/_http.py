@@ -38,7 +38,7 @@ except (ImportError, AttributeError):  # pragma: no cover - Windows
     _OUTQ = None
 
 from . import _access, _frontend
-from ._backlog import FIRST_PROBE_S, ReaderBacklog, next_probe_s
+from ._backlog import FIRST_PROBE_S, PIECE, ReaderBacklog, next_probe_s
 from ._door import LoopDoor, LoopGone
 from ._encoder import Encoded, Failure, describe_exception
 from ._page import PAGE
@@ -50,6 +50,8 @@ from ._viewer import NOTHING_SENT, Limits, ViewerCore
 _TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
 #: Offset of ``tcpi_snd_wnd`` (the peer's advertised window, bytes) in Linux's ``struct tcp_info``.
 _SND_WND_OFFSET = 228
+#: Offset of ``tcpi_snd_mss`` (the segment size this side sends).
+_SND_MSS_OFFSET = 16
 
 BOUNDARY = "livecamframe"
 #: Sent between parts to learn the reader's window (multipart parsers skip blank lines there).
@@ -61,18 +63,26 @@ _POLL_S = 0.5
 REPEAT_S = 0.5
 
 
-
-def receive_window(conn: socket.socket) -> int | None:
-    """The peer's receive window (``tcpi_snd_wnd`` of Linux's TCP_INFO), or None where there is none."""
+def _tcp_info_u32(conn: socket.socket, offset: int) -> int | None:
     if _TCP_INFO is None:
         return None
     try:
-        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _SND_WND_OFFSET + 4)
+        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, offset + 4)
     except OSError:
         return None
-    if len(info) < _SND_WND_OFFSET + 4:
-        return None  # a kernel older than tcpi_snd_wnd
-    return int.from_bytes(info[_SND_WND_OFFSET : _SND_WND_OFFSET + 4], sys.byteorder)
+    if len(info) < offset + 4:
+        return None  # a kernel older than the field
+    return int.from_bytes(info[offset : offset + 4], sys.byteorder)
+
+
+def receive_window(conn: socket.socket) -> int | None:
+    """The peer's receive window (``tcpi_snd_wnd`` of Linux's TCP_INFO), or None where there is none."""
+    return _tcp_info_u32(conn, _SND_WND_OFFSET)
+
+
+def segment_size(conn: socket.socket) -> int:
+    """The segment size this connection sends (``tcpi_snd_mss``); 0 where unknown."""
+    return _tcp_info_u32(conn, _SND_MSS_OFFSET) or 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -147,11 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
         if head:
             return
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pieces go out as packets
         viewers = self.server.viewers
         clock = viewers.clock
         core = ViewerCore(viewers.limits, clock(), own_cap=fps)
         core.grant(clock())  # asking for the stream is the first grant
-        self._backlog = ReaderBacklog()
+        self._backlog = ReaderBacklog(resolution=segment_size(self.connection))
         part, sent_at = b"", clock()
         try:
             while not viewers.stopping.is_set():
@@ -185,13 +196,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_part(self, part: bytes) -> None:
         """Send one part; return once the reader has read (nearly) all it was sent (see _backlog)."""
         viewers = self.server.viewers
-        self.wfile.write(part)
-        self.wfile.flush()
+        if self._backlog.growing and _TCP_INFO is not None:
+            self.wfile.flush()
+            for start in range(0, len(part), PIECE):  # see _backlog: each packet grows the window
+                self.connection.sendall(part[start : start + PIECE])
+        else:
+            self.wfile.write(part)
+            self.wfile.flush()
         viewers.wait_acked(self.connection)
         window = receive_window(self.connection)
         if window is None:  # no TCP_INFO window here: acknowledged is the best we know
             return
         backlog, clock, probe_s = self._backlog, viewers.clock, FIRST_PROBE_S
+        backlog.resolution = segment_size(self.connection) or backlog.resolution  # settles as data flows
         backlog.see(window, len(part), clock(), part=True)
         while not backlog.may_send(len(part)) and not viewers.stopping.wait(probe_s):
             window = self._probe()
