@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -91,6 +92,51 @@ def test_one_frame_per_grant_newest_first_and_no_repeats() -> None:
             assert v.frames[1][0]["seq"] == 3
             await v.end()
             assert v not in stream.viewers
+
+    asyncio.run(scenario())
+
+
+def test_a_viewer_with_two_grants_has_two_encodes_in_flight_and_gets_them_in_order() -> None:
+    """The encode pipeline: while frame 1 encodes, frame 2 (newer, granted) encodes too; frame 2 finishing
+    first still waits for frame 1's send. One grant: one encode at a time, as before."""
+    gates = {1: threading.Event(), 2: threading.Event(), 3: threading.Event()}
+    started: list[int] = []
+
+    def process(image: np.ndarray) -> np.ndarray:
+        mark = int(image[0, 0, 0])
+        started.append(mark)
+        assert gates[mark].wait(5.0)
+        return image
+
+    def frame(mark: int) -> np.ndarray:
+        return np.full((32, 32, 3), mark, np.uint8)
+
+    async def scenario() -> None:
+        async with attached(Look(max_fps=0, process=process)) as stream:
+            v = viewer(stream)
+            v.begin()
+            stream.slot.put(frame(1))
+            await v.handle('{"type":"next"}')
+            await v.handle('{"type":"next"}')
+            await until(lambda: started == [1])
+            stream.slot.put(frame(2))
+            await until(lambda: started == [1, 2])  # both encoding at once
+            gates[2].set()
+            await asyncio.sleep(0.05)
+            assert v.frames == []  # frame 2 is ready but frame 1 goes first
+            gates[1].set()
+            await until(lambda: len(v.frames) == 2)
+            assert [header["seq"] for header, _ in v.frames] == [1, 2] and v.core.outstanding == 0
+            await v.handle('{"type":"next"}')  # one grant: one lane picks, the other waits for a grant
+            stream.slot.put(frame(3))
+            stream.slot.put(frame(3))
+            await until(lambda: started == [1, 2, 3])
+            await asyncio.sleep(0.05)
+            assert started == [1, 2, 3]  # one encode: the second lane has no grant
+            gates[3].set()
+            await until(lambda: len(v.frames) == 3)
+            assert v.frames[2][0]["seq"] == 4 and stream.cache.encodes == 3  # the newest of the two
+            await v.end()
 
     asyncio.run(scenario())
 

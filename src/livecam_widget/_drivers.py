@@ -1,9 +1,16 @@
 """The loop-side viewer drivers: a WebSocket viewer and a comm-channel viewer over one ``ViewerCore``.
 
 A driver does I/O and waiting only: it feeds each client message to the core and acts on the decision
-(close, hand a pointer event on, wake the sender), and its sender task serves grants as the core says:
-wait out the pacing delay, wait for a frame newer than the last one sent, get it encoded (once for all
-viewers, by the stream's cache), send it. The rules themselves are in ``_viewer.py``.
+(close, hand a pointer event on, wake the sender), and its sender serves grants as the core says: wait out
+the pacing delay, wait for a frame newer than the last one picked, get it encoded (once for all viewers,
+by the stream's cache), send it. The rules themselves are in ``_viewer.py``.
+
+The sender is ``PIPELINE`` lanes. A lane serves one grant at a time; a viewer holding two grants has two
+lanes at work, so the next frame is picked and encoded while the previous one is still encoding or being
+sent. With one lane the encoder idled during every send and the loop's per-frame work, and a fast client got
+0.58 of the raw encode rate at 640x480. Lanes pick one at a time (so pacing sees every pick in order), each
+frame newer than the last one picked, and send in the order they picked. A viewer with one grant (the
+browser view) uses one lane, exactly as before.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from ._door import spawn
 from ._encoder import Failure
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
 from ._stream import Stream, StreamClosed
-from ._viewer import Close, Granted, Limits, ViewerCore
+from ._viewer import NOTHING_SENT, Close, Granted, Key, Limits, ViewerCore
 
 log = logging.getLogger("livecam_widget.server")
 #: How a comm viewer's messages reach its view: (content, buffers), through the widget's comm.
 CommSend = Callable[[dict[str, Any], list[bytes]], None]
+#: Grants one viewer may have served at once (frames picked, encoding or sending); see the module.
+PIPELINE = 2
 
 
 class LoopViewer:
@@ -41,6 +50,14 @@ class LoopViewer:
         self.core = ViewerCore(limits, clock(), max_upload=MAX_UPLOAD if stream.camera is not None else 0)
         self._granted = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        #: Grants a lane has taken and not yet served (sent, or failed).
+        self._claimed = 0
+        #: The newest frame a lane picked: the next pick must be newer.
+        self._picked: Key = NOTHING_SENT
+        #: One lane picks at a time.
+        self._pick_lock = asyncio.Lock()
+        #: Done when the lane that picked last has sent (or given up): the next lane sends after it.
+        self._last_send: asyncio.Future[None] | None = None
 
     # -- how bytes travel (subclasses) --------------------------------------------------------------------
     async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
@@ -93,22 +110,56 @@ class LoopViewer:
             await self.close(CLOSE_INTERNAL, "internal error")
 
     async def _serve_grants(self) -> None:
+        lanes = [asyncio.get_running_loop().create_task(self._lane()) for _ in range(PIPELINE)]
+        try:
+            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
+            for lane in done:
+                lane.result()  # a lane only ends by raising: raise it here, for _send_loop to judge
+        finally:
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+
+    async def _lane(self) -> None:
         core, stream = self.core, self.stream
+        loop = asyncio.get_running_loop()
         while True:
-            while not core.wants_frame:
-                self._granted.clear()
-                await self._granted.wait()
-            delay = core.delay(self.clock(), stream.look.max_fps)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            frame = await stream.wait_frame(core.last_key)
-            core.picked(self.clock())
-            result = await stream.encoded(frame, core.quality.level)
-            if isinstance(result, Failure):
-                core.failed((result.seq, result.rev))  # the stream shows the error; wait for a newer frame
-                continue
-            core.sent(result, self.clock())
-            await self.send_frame(result.header(self.wall()), result.data)
+            async with self._pick_lock:
+                while core.outstanding <= self._claimed:  # every grant is being served by a lane
+                    self._granted.clear()
+                    await self._granted.wait()
+                self._claimed += 1
+                sent = loop.create_future()
+                try:
+                    delay = core.delay(self.clock(), stream.look.max_fps)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    frame = await stream.wait_frame(self._picked)
+                except BaseException:
+                    self._claimed -= 1
+                    raise
+                core.picked(self.clock())
+                self._picked = max(self._picked, (frame.seq, stream.look.rev))
+                before, self._last_send = self._last_send, sent
+            served = False
+            try:
+                result = await stream.encoded(frame, core.quality.level)
+                if before is not None:
+                    await before  # sends go out in the order the lanes picked
+                served = True
+                self._claimed -= 1
+                if isinstance(result, Failure):
+                    core.failed((result.seq, result.rev))  # the stream shows the error; wait for a newer one
+                    self._granted.set()  # the grant is still there: whichever lane waits for one takes it
+                    continue
+                core.sent(result, self.clock())
+                await self.send_frame(result.header(self.wall()), result.data)
+            finally:
+                if not served:
+                    self._claimed -= 1
+                    self._granted.set()
+                if not sent.done():
+                    sent.set_result(None)
 
 
 class WebSocketViewer(LoopViewer):
