@@ -51,19 +51,31 @@ def test_token_as_subprotocol_is_accepted_and_livecam_v1_is_echoed() -> None:
         asyncio.run(scenario(lf))
 
 
-def test_a_proxied_handshake_is_accepted_from_the_public_origin() -> None:
-    """jupyter-server-proxy forwards the page's Origin (a public host name) plus X-Forwarded-Context."""
+def test_a_handshake_forwarded_by_the_pages_server_is_accepted_from_its_public_origin() -> None:
+    """jupyter-server-proxy forwards the browser's headers as they came: under JupyterHub the Origin is the
+    hub's public address and so is Host (JupyterHub found this: 403 for every proxied view). Accepted when
+    Origin is exactly the Host the request was sent to and that is not this listener; refused otherwise."""
 
-    async def status(lf: LiveFrame, headers: dict[str, str]) -> int:
+    async def status(lf: LiveFrame, origin: str, host: str) -> int:
+        path = lf.url.split("/", 3)[3]  # livecam/v1/<id>?token=...
         try:
-            async with connect(lf.url, origin="https://hub.example.org", additional_headers=headers):  # type: ignore[arg-type]
+            # The URL gives Host; the socket still goes to this machine's listener (create_connection's
+            # host and port), as a local proxy's would.
+            async with connect(f"ws://{host}/{path}", origin=origin, host="127.0.0.1", port=lf.port):  # type: ignore[arg-type]
                 return 101
         except InvalidStatus as exc:
             return exc.response.status_code
 
     with LiveFrame() as lf:
-        assert asyncio.run(status(lf, {})) == 403
-        assert asyncio.run(status(lf, {"X-Forwarded-Context": "/user/ana/proxy/1234"})) == 101
+        port = lf.port
+        assert asyncio.run(status(lf, "http://hub.example.org:8000", "hub.example.org:8000")) == 101
+        assert asyncio.run(status(lf, "https://hub.example.org", "hub.example.org:443")) == 101
+        # Sent to this listener itself: judged by the policy, which does not know the page.
+        assert asyncio.run(status(lf, "http://hub.example.org:8000", f"127.0.0.1:{port}")) == 403
+        # A page whose name was made to point at this machine (DNS rebinding) reaches this port: refused.
+        assert asyncio.run(status(lf, f"http://evil.example:{port}", f"evil.example:{port}")) == 403
+        assert asyncio.run(status(lf, "http://hub.example.org:8000", "other.example:8000")) == 403
+        assert asyncio.run(status(lf, "https://hub.example.org", "hub.example.org:8000")) == 403
 
 
 class RecordingLiveFrame(LiveFrame):

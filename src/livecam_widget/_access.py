@@ -3,13 +3,13 @@
 Pure functions over request parts (path, headers), so the WebSocket handshake (``_server.py``) and the HTTP
 viewers (``_http.py``) apply the same rules and neither needs the other. Which origins are allowed is
 ``_origin.OriginPolicy``'s business; this module adds the cases a policy cannot know (our own page, a
-handshake forwarded by jupyter-server-proxy).
+handshake forwarded by the page's own server, as jupyter-server-proxy does).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ._origin import OriginPolicy
@@ -50,10 +50,28 @@ def chosen_subprotocol(offered: Sequence[str]) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
-def via_proxy(headers: Mapping[str, str] | Iterable[str]) -> bool:
-    """Came through jupyter-server-proxy, which sets X-Forwarded-Context after Jupyter has checked the
-    user's login and the page's origin; a web page cannot add such a header to a WebSocket."""
-    return "X-Forwarded-Context" in headers or "X-ProxyContextPath" in headers
+def forwarded_by_the_pages_server(origin: str | None, host_header: str, own_port: int) -> bool:
+    """A handshake that the page's own server passed on to us: the Origin is the very address in Host, and
+    that address is not this listener's port, so the browser spoke to another server, which forwarded the
+    request with its headers. That is what jupyter-server-proxy does (under JupyterHub the page's origin is
+    the hub's public address, which no runtime file on this machine names), and it forwards only after
+    Jupyter checked the user's login and that same Origin against that same Host. A page that connects to
+    this listener itself sends this listener's port in Host, and is judged by the policy alone."""
+    if origin is None:
+        return False
+    page, host = urlsplit(origin), urlsplit("//" + host_header)
+    default = {"http": 80, "https": 443}.get(page.scheme)
+    try:
+        page_port, host_port = page.port or default, host.port or default
+    except ValueError:  # a port out of range
+        return False
+    return (
+        page.hostname is not None
+        and page.hostname == host.hostname
+        and page_port is not None
+        and page_port == host_port
+        and host_port != own_port
+    )
 
 
 def is_own_page(origin: str | None, host_header: str, http_port: int | None) -> bool:
@@ -65,6 +83,10 @@ def is_own_page(origin: str | None, host_header: str, http_port: int | None) -> 
 
 
 def origin_allowed(
-    policy: OriginPolicy, origin: str | None, host_header: str, http_port: int | None, proxied: bool
+    policy: OriginPolicy, origin: str | None, host_header: str, http_port: int | None, own_port: int
 ) -> bool:
-    return policy.allows(origin) or is_own_page(origin, host_header, http_port) or proxied
+    return (
+        policy.allows(origin)
+        or is_own_page(origin, host_header, http_port)
+        or forwarded_by_the_pages_server(origin, host_header, own_port)
+    )

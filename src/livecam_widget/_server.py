@@ -199,7 +199,7 @@ class FrameServer(Worker):
             origin,
             request.headers.get("Host", ""),
             http.port if http is not None else None,
-            _access.via_proxy(request.headers),
+            self.port,
         ):
             return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if len(stream.viewers) >= self.limits.max_clients:
