@@ -52,10 +52,11 @@ engines() {
     fi
   fi
   if ! command -v npm >/dev/null; then
-    echo "!! npm missing: the Firefox engine tests will be SKIPPED" >&2
+    echo "!! npm missing: the Firefox engine and JupyterHub tests will be SKIPPED" >&2
   elif [ ! -f js/node_modules/puppeteer-core/package.json ] \
+    || [ ! -f js/node_modules/configurable-http-proxy/package.json ] \
     || [ js/package-lock.json -nt js/node_modules/.package-lock.json ]; then
-    say "installing puppeteer-core into js/node_modules (npm ci, no browser download)"
+    say "installing puppeteer-core and configurable-http-proxy into js/node_modules (npm ci, no browser download)"
     (cd js && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   fi
   if [ -n "${CI:-}" ]; then

@@ -16,6 +16,7 @@ import getpass
 import json
 import os
 import pathlib
+import random
 import re
 import shutil
 import signal
@@ -577,6 +578,10 @@ class Page:
             url = f"{server.base}/lab/workspaces/{uuid.uuid4().hex[:8]}/tree/{notebook}?reset&token={TOKEN}"
         else:
             url = f"{server.base}/notebooks/{notebook}?token={TOKEN}"
+        self.open_url(url, notebook)
+
+    def open_url(self, url: str, notebook: str) -> None:
+        """Open a notebook's page (in Lab: exposed as ``window.jupyterapp``) and wait for an idle kernel."""
         self.goto(url)
         wait_for(
             lambda: self.page.evaluate("() => !!window.__lcReady && window.__lcReady()"),
@@ -713,3 +718,47 @@ def maybe_keep_artifacts(request: pytest.FixtureRequest, page: Page) -> None:
     if failed or os.environ.get("LIVECAM_E2E_KEEP"):
         page.artifacts_kept = True
         keep_artifacts(request.node.name, page.page, page.console, failed)
+
+
+# -- a remote user: a network namespace for the browser ------------------------------------------------------
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def remote_machine() -> Iterator[tuple[str, str]]:
+    """(namespace, the address it reaches): a namespace standing for the user's machine; removed after."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        reason = "remote-browser test needs root and iproute2 (ip netns)"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    n = random.randint(1, 250)
+    ns, host_side, user_side = f"livecam-remote-{n}", f"lcr{n}h", f"lcr{n}u"
+    address = f"10.213.{n}.1"
+    ip("netns", "add", ns)
+    try:
+        ip("link", "add", host_side, "type", "veth", "peer", "name", user_side)
+        ip("link", "set", user_side, "netns", ns)
+        ip("addr", "add", f"{address}/30", "dev", host_side)
+        ip("link", "set", host_side, "up")
+        ip("netns", "exec", ns, "ip", "addr", "add", f"10.213.{n}.2/30", "dev", user_side)
+        ip("netns", "exec", ns, "ip", "link", "set", user_side, "up")
+        ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        yield ns, address
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            ip("netns", "del", ns)  # takes the veth pair with it
+        with contextlib.suppress(subprocess.SubprocessError):
+            ip("link", "del", host_side)
+
+
+def ages_ms(page: Page, seconds: float) -> list[int]:
+    """The ages (ms) the first view shows, sampled every 0.1 s for ``seconds``, sorted."""
+    ages, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        view = page.view(0)
+        if view is not None and view.age_ms is not None:
+            ages.append(view.age_ms)
+        time.sleep(0.1)
+    return sorted(ages)

@@ -11,62 +11,23 @@ netns``); frames are read from the canvas pixels as in the other browser tests.
 from __future__ import annotations
 
 import contextlib
-import os
 import pathlib
-import random
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
-from livecam_e2e import CHROMIUM, METRICS, maybe_keep_artifacts, open_chromium, running_server
+from livecam_e2e import (
+    CHROMIUM,
+    METRICS,
+    ages_ms,
+    maybe_keep_artifacts,
+    open_chromium,
+    remote_machine,
+    running_server,
+)
 
 pytestmark = pytest.mark.browser
 
 CELL = "from lc_frames import *\nlf = LiveFrame(Counter(), fps=30)\nlf"
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
-@contextlib.contextmanager
-def remote_machine() -> Iterator[tuple[str, str]]:
-    """(namespace, the address it reaches): a namespace standing for the user's machine; removed after."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        reason = "remote-browser test needs root and iproute2 (ip netns)"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    n = random.randint(1, 250)
-    ns, host_side, user_side = f"livecam-remote-{n}", f"lcr{n}h", f"lcr{n}u"
-    address = f"10.213.{n}.1"
-    ip("netns", "add", ns)
-    try:
-        ip("link", "add", host_side, "type", "veth", "peer", "name", user_side)
-        ip("link", "set", user_side, "netns", ns)
-        ip("addr", "add", f"{address}/30", "dev", host_side)
-        ip("link", "set", host_side, "up")
-        ip("netns", "exec", ns, "ip", "addr", "add", f"10.213.{n}.2/30", "dev", user_side)
-        ip("netns", "exec", ns, "ip", "link", "set", user_side, "up")
-        ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        yield ns, address
-    finally:
-        with contextlib.suppress(subprocess.SubprocessError):
-            ip("netns", "del", ns)  # takes the veth pair with it
-        with contextlib.suppress(subprocess.SubprocessError):
-            ip("link", "del", host_side)
-
-
-def ages_ms(page, seconds: float) -> list[int]:
-    ages, end = [], time.monotonic() + seconds
-    while time.monotonic() < end:
-        view = page.view(0)
-        if view is not None and view.age_ms is not None:
-            ages.append(view.age_ms)
-        time.sleep(0.1)
-    return sorted(ages)
 
 
 def test_a_browser_on_another_machine_uses_the_proxy_then_the_comm_never_the_direct_socket(
