@@ -182,6 +182,29 @@ export function openComm(router, on) {
   };
 }
 
+/** A socket the page's Content-Security-Policy refused. Browsers fire no close event for it (Chromium
+ * fires only `securitypolicyviolation` on the document), so without this the view waited out the deadline. */
+export const CLOSE_REFUSED_BY_CSP = 4003;
+
+/**
+ * Call `refused` if the page's Content-Security-Policy blocks `url` (VS Code's optional notebook CSP,
+ * `connect-src https:`, blocks every `ws:` URL). Returns the function that stops watching.
+ * @param {EventTarget | undefined} doc  the page's document @param {string} url @param {() => void} refused
+ * @returns {() => void}
+ */
+export function watchCsp(doc, url, refused) {
+  if (!doc || typeof doc.addEventListener !== "function") return () => {};
+  /** @param {Event} ev */
+  const listener = (ev) => {
+    // The full URL, or its origin only where the browser withholds the rest.
+    const blocked = String(/** @type {any} */ (ev).blockedURI ?? "");
+    const prefix = blocked.endsWith("/") ? blocked : `${blocked}/`;
+    if (blocked && (url === blocked || url.startsWith(prefix) || url.startsWith(`${blocked}?`))) refused();
+  };
+  doc.addEventListener("securitypolicyviolation", listener);
+  return () => doc.removeEventListener("securitypolicyviolation", listener);
+}
+
 /**
  * What opening a transport needs to know about the view.
  * @typedef {object} TransportContext
@@ -190,6 +213,7 @@ export function openComm(router, on) {
  * @property {string | null} baseUrl  from `jupyterBaseUrl()`
  * @property {() => import("./router.js").CommRouter} router  the comm router (asked for only by "comm")
  * @property {typeof WebSocket} [Socket]  the WebSocket class, for node tests
+ * @property {EventTarget} [doc]  where CSP violations are reported (the page's document by default)
  */
 
 /**
@@ -206,11 +230,13 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   let ended = false; // closed by either side: nothing more is reported
+  let unwatch = () => {};
   /** @param {number} code */
   const closed = (code) => {
     if (ended) return;
     ended = true;
     clearTimeout(timer);
+    unwatch();
     on.close(code);
   };
   /** @type {TransportHandlers} */
@@ -219,6 +245,7 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
     text: (text) => {
       if (ended) return;
       clearTimeout(timer); // the server's hello, not just an open socket, ends the deadline
+      unwatch();
       on.text(text);
     },
     frame: (header, bytes, error) => void (ended || on.frame(header, bytes, error)),
@@ -231,7 +258,12 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
       conn = openComm(ctx.router(), guarded);
     } else {
       const url = socketUrl(kind, ctx.model, ctx.page, ctx.baseUrl);
-      conn = openWebSocket(url, ctx.model.get("_token"), guarded, ctx.Socket);
+      const socket = openWebSocket(url, ctx.model.get("_token"), guarded, ctx.Socket);
+      conn = socket;
+      unwatch = watchCsp(ctx.doc ?? globalThis.document, url, () => {
+        socket.close();
+        closed(CLOSE_REFUSED_BY_CSP);
+      });
     }
   } catch {
     queueMicrotask(() => closed(4000));
@@ -253,6 +285,7 @@ export function openTransport(kind, ctx, on, deadlineMs = OPEN_TIMEOUT_MS[kind])
       if (ended) return;
       ended = true;
       clearTimeout(timer);
+      unwatch();
       conn.close();
     },
   };

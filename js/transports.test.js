@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CommRouter } from "./router.js";
 import {
+  CLOSE_REFUSED_BY_CSP,
   jupyterBaseUrl,
   OPEN_TIMEOUT_MS,
   openComm,
@@ -178,6 +179,36 @@ test("openTransport: no hello within the deadline closes it and reports 4008", (
   assert.deepEqual(sock.closedWith, [1000]);
   sock.serverClose(1000); // nothing more after the deadline's close
   assert.equal(on.events.length, 2);
+});
+
+test("openTransport: a socket the page's CSP refuses is closed at once with 4003, not at the deadline", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const on = recorder();
+  const doc = new EventTarget();
+  openTransport("websocket", { ...context(), doc }, on);
+  const sock = FakeSocket.made.at(-1);
+  const violation = (uri) => Object.assign(new Event("securitypolicyviolation"), { blockedURI: uri });
+  doc.dispatchEvent(violation("ws://127.0.0.1:8888/api/kernels")); // another socket's: not ours
+  doc.dispatchEvent(violation("inline"));
+  doc.dispatchEvent(violation("ws://127.0.0.1:90")); // a port that only starts like ours
+  assert.deepEqual(on.events, []);
+  doc.dispatchEvent(violation("ws://127.0.0.1:9")); // ours, by origin only (as browsers may report it)
+  assert.deepEqual(on.events, [["close", CLOSE_REFUSED_BY_CSP]]);
+  assert.deepEqual(sock.closedWith, [1000]);
+  doc.dispatchEvent(violation("ws://127.0.0.1:9/livecam/v1/x"));
+  t.mock.timers.tick(OPEN_TIMEOUT_MS.websocket * 2);
+  assert.equal(on.events.length, 1); // reported once; the deadline says nothing more
+});
+
+test("openTransport: after the hello a CSP report is not ours to act on", () => {
+  const on = recorder();
+  const doc = new EventTarget();
+  openTransport("websocket", { ...context(), doc }, on);
+  const sock = FakeSocket.made.at(-1);
+  sock.serverOpen();
+  sock.serverText("hello");
+  doc.dispatchEvent(Object.assign(new Event("securitypolicyviolation"), { blockedURI: "ws://127.0.0.1:9" }));
+  assert.deepEqual(on.events, [["open"], ["text", "hello"]]);
 });
 
 test("openTransport: the hello ends the deadline", (t) => {

@@ -282,12 +282,20 @@ class JupyterServer:
 
 
 def start_server(
-    kind: str, base: pathlib.Path, notebook: str | None = None, ip: str = "127.0.0.1"
+    kind: str,
+    base: pathlib.Path,
+    notebook: str | None = None,
+    ip: str = "127.0.0.1",
+    config: dict[str, Any] | None = None,
 ) -> JupyterServer:
+    """``config``: written as the server's ``jupyter_server_config.json`` (e.g. response headers)."""
     root = base / "root"
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "lc_frames.py", root / "lc_frames.py")
     env = isolated_env(base / "jupyter")
+    if config:
+        config_file = pathlib.Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
+        config_file.write_text(json.dumps(config))
     port = free_port()
     common = [
         "--no-browser",
@@ -366,9 +374,13 @@ def _wait_port(server: Server, port: int, timeout: float = 90.0) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    kind: str, base: pathlib.Path, notebook: str | None = None, ip: str = "127.0.0.1"
+    kind: str,
+    base: pathlib.Path,
+    notebook: str | None = None,
+    ip: str = "127.0.0.1",
+    config: dict[str, Any] | None = None,
 ) -> Iterator[JupyterServer]:
-    server = start_server(kind, base, notebook, ip)
+    server = start_server(kind, base, notebook, ip, config)
     try:
         yield server
     finally:
