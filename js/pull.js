@@ -426,7 +426,10 @@ export function overlayLines({ fps, server, header, bytes, transport }) {
   if (typeof server?.quality_level === "number" && server.quality_level > 0) {
     lines.push(`auto quality: step ${server.quality_level} down`); // this view could not keep up
   }
-  lines.push(`via ${transport ?? "–"}`);
+  // On the comm, requests reach the kernel on a subshell's thread (streams while a cell runs) or on its
+  // main thread (pauses until the cell ends); the kernel says which it saw.
+  const shell = transport === "comm" ? server?.comm_requests_on : null;
+  lines.push(shell === "main thread" ? "via comm · pauses while a cell runs" : `via ${transport ?? "–"}`);
   return lines;
 }
 

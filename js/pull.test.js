@@ -427,6 +427,15 @@ test("overlayLines: painted and source fps, latency, size and bytes, dropped, tr
   ]);
 });
 
+test("overlayLines on the comm: says when the kernel handles requests on its main thread only", () => {
+  const at = (where, transport = "comm") =>
+    overlayLines({ fps: 30, server: { comm_requests_on: where }, header: null, bytes: 0, transport }).at(-1);
+  assert.equal(at("main thread"), "via comm · pauses while a cell runs");
+  assert.equal(at("subshell"), "via comm");
+  assert.equal(at(undefined), "via comm");
+  assert.equal(at("main thread", "websocket"), "via websocket"); // another view's comm: not this one's
+});
+
 test("overlayLines of a browser-camera widget: the camera's rate in the browser and in the kernel", () => {
   const server = { fps_source: 30, latency_ms: 30, dropped: 0, camera: { fps_browser: 30, fps_received: 29.4 } };
   const lines = overlayLines({ fps: 29, server, header: null, bytes: 0, transport: "comm" });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import threading
 from typing import Any
 
 import cv2
@@ -124,6 +125,27 @@ def test_comm_transport_speaks_the_same_pull_protocol() -> None:
         lf.receive("v2", "text")
         lf.browser("v1", livecam="close")
         wait_for(lambda: lf.stats.get("clients") == 1, timeout=5)
+
+
+def test_the_stats_say_which_kernel_thread_handled_the_comm_requests() -> None:
+    """Seen at run time, not assumed: the main thread (requests wait for the cell to end) or a subshell's
+    thread (ipykernel 7 with a frontend that uses subshells). Both may deliver; each says where."""
+    with RecordingLiveFrame() as lf:
+        lf.update(coded(1))
+        assert "comm_requests_on" not in lf.stats  # no comm request yet
+        lf.browser("v1", livecam="open")
+        lf.receive("v1", "text")
+        wait_for(lambda: lf.stats.get("comm_requests_on") == "main thread", timeout=5)
+        subshell = threading.Thread(
+            target=lf.browser, args=("v1",), kwargs={"livecam": "message", "text": '{"type":"next"}'}
+        )
+        subshell.start()
+        subshell.join()
+        lf.receive("v1", "frame")  # served all the same
+        wait_for(lambda: lf.stats.get("comm_requests_on") == "subshell", timeout=5)
+        content, _ = lf.receive("v1", "text")
+        while json.loads(content["text"]).get("comm_requests_on") != "subshell":  # the view is told too
+            content, _ = lf.receive("v1", "text")
 
 
 def test_comm_protocol_violations_close_only_that_view() -> None:

@@ -292,4 +292,6 @@ def stats_message(stream: dict[str, Any], viewer: dict[str, Any]) -> str:
     message.update({key: viewer.get(key) for key in VIEWER_STATS_FIELDS})
     if stream.get("camera") is not None:  # a browser camera's numbers (only such a widget has them)
         message["camera"] = stream["camera"]
+    if stream.get("comm_requests_on") is not None:  # which kernel thread handles comm requests
+        message["comm_requests_on"] = stream["comm_requests_on"]
     return json.dumps(message, separators=(",", ":"))

@@ -256,13 +256,18 @@ class Session:
 
     # -- comm transport -----------------------------------------------------------------------------------
     def comm_message(self, content: Any, send: CommSend, buffers: list[bytes] | None = None) -> None:
-        """A message from a view on the comm transport (kernel main thread): hand it to the loop at once."""
+        """A message from a view on the comm transport, on whichever kernel thread handled it (the main
+        thread, or a subshell's): hand it to the loop at once."""
         server = self.server
         if server is None or not isinstance(content, dict) or not isinstance(content.get("view"), str):
             return
-        if self._comm is None:
-            self._comm = CommRouter(self.stream, send, server.limits, server.clock, server.wall)
-        server.door.post(self._comm.message, content["view"][:64], content, buffers)
+        on_main = threading.current_thread() is threading.main_thread()
+        self.stream.comm_requests_on = "main thread" if on_main else "subshell"
+        with self._lock:  # the main thread and a subshell may both get here first
+            if self._comm is None:
+                self._comm = CommRouter(self.stream, send, server.limits, server.clock, server.wall)
+            router = self._comm
+        server.door.post(router.message, content["view"][:64], content, buffers)
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:

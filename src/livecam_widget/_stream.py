@@ -87,6 +87,11 @@ class Stream:
             assert deliver is not None, "a browser camera needs somewhere to deliver its frames"
             self.camera = BrowserCamera(camera, deliver, self.set_error, lambda: list(self.viewers))
         self._executor: concurrent.futures.Executor | None = None
+        #: Where the kernel handled the last comm request: "subshell" (a subshell's thread: the comm keeps
+        #: streaming while a cell runs) or "main thread" (only between cells); None before any. Seen, not
+        #: assumed: it depends on the kernel (subshells since ipykernel 7) and on the frontend's settings.
+        #: Written by the kernel's handling thread, read by the loop: a str swapped whole.
+        self.comm_requests_on: str | None = None
         slot.on_put = self.notify
 
     # -- any thread ---------------------------------------------------------------------------------------
@@ -256,6 +261,8 @@ class Stream:
             last=self.cache.last,
             viewers=[viewer.core for viewer in viewers],
         )
+        if self.comm_requests_on is not None:
+            report["comm_requests_on"] = self.comm_requests_on
         if self.camera is not None:
             self.camera.wake()  # a recording or keep_running may want frames with no view asking
             report["camera"] = self.camera.stats()

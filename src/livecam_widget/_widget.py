@@ -315,7 +315,8 @@ class LiveFrame(anywidget.AnyWidget):
             setattr(self, name, value)
 
     def _on_comm_message(self, _widget: Any, content: Any, buffers: Any) -> None:
-        # Runs on the kernel's main thread, only when it is idle: hand over to the server loop at once.
+        # Runs on the kernel's main thread between cells, or on a subshell's thread (Session.comm_message
+        # notes which): hand over to the server loop at once.
         session = self._session
         if session is not None:
             session.comm_message(content, self._comm_send, [bytes(b) for b in buffers or ()])

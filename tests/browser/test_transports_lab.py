@@ -152,10 +152,12 @@ def comms_over_subshells(lab, mode: str | None) -> None:
         pass
 
 
-def busy_comm_view(lab, page, name: str) -> tuple[set[int], list[int], list[int]]:
-    """A comm view, then an 8 s blocking cell: (frames shown while it ran, their ages, frames after)."""
+def busy_comm_view(lab, page, name: str) -> tuple[set[int], list[int], list[int], str]:
+    """A comm view, then an 8 s blocking cell: (frames shown while it ran, their ages, frames after, and
+    the kernel thread that handled the comm requests, as ``lf.stats`` reports it)."""
     loop = "import time\nprint('busy', flush=True)\ntime.sleep(8)"
-    run_widget(lab, page, name, "comm", [loop])
+    where = "print('handled on:', lf.stats.get('comm_requests_on'))"
+    run_widget(lab, page, name, "comm", [loop, where])
     page.wait_advancing(0, steps=5)
     ticket = page.run(1, wait=False)
     # Sample only once the kernel is really running the cell (its output says so).
@@ -166,7 +168,10 @@ def busy_comm_view(lab, page, name: str) -> tuple[set[int], list[int], list[int]
     during = {v.seq for _, v in samples if v.seq is not None}
     ages = [v.age_ms for _, v in samples if v.age_ms is not None]
     page.wait_run(ticket)
-    return during, ages, page.wait_advancing(0, steps=5)
+    after = page.wait_advancing(0, steps=5)
+    page.run(2)
+    handled = page.text(2).split("handled on:")[-1].strip()
+    return during, ages, after, handled
 
 
 def test_comm_in_jupyterlabs_default_mode_stays_fresh_through_a_busy_cell(nb) -> None:
@@ -175,11 +180,14 @@ def test_comm_in_jupyterlabs_default_mode_stays_fresh_through_a_busy_cell(nb) ->
     between our runs (24 frames in 3 s in one, 1 in another), so this asserts what must hold either way:
     streaming with fresh frames, or holding still and then jumping to the newest frame, never a backlog."""
     lab, page = nb
-    during, ages, after = busy_comm_view(lab, page, "busy_comm_default.ipynb")
+    during, ages, after, handled = busy_comm_view(lab, page, "busy_comm_default.ipynb")
     METRICS["comm_default_mode_frames_during_3s_of_busy_cell"] = len(during)
+    METRICS["comm_default_mode_requests_handled_on"] = handled
     if len(during) >= 10:  # routed over a subshell: it streamed
+        assert handled == "subshell", handled
         assert sorted(ages)[len(ages) // 2] < 500, ages
     else:  # routed to the main shell: it held still
+        assert handled == "main thread", handled
         assert len(during) <= 3, f"neither streaming nor holding still: {sorted(during)}"
         assert after[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
 
@@ -190,9 +198,10 @@ def test_without_subshells_a_busy_cell_stalls_the_comm_transport_which_catches_u
     lab, page = nb
     comms_over_subshells(lab, "disabled")
     try:
-        during, _, after = busy_comm_view(lab, page, "busy_comm_main.ipynb")
+        during, _, after, handled = busy_comm_view(lab, page, "busy_comm_main.ipynb")
     finally:
         comms_over_subshells(lab, None)
     METRICS["comm_main_shell_frames_during_3s_of_busy_cell"] = len(during)
+    assert handled == "main thread", handled  # seen by the kernel, and so said on the view's overlay
     assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
     assert after[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
