@@ -67,6 +67,13 @@ class BuildWithFrontend(build_py):
 if __name__ == "__main__":  # setuptools runs this file as __main__; tests import it for the function above
     setup(
         cmdclass={"build_py": BuildWithFrontend},
+        # Enables livecam_widget._serverext in the Jupyter server of the environment it is installed in.
+        data_files=[
+            (
+                "etc/jupyter/jupyter_server_config.d",
+                ["jupyter-config/jupyter_server_config.d/livecam_widget.json"],
+            )
+        ],
         long_description=description_for_index((ROOT / "README.md").read_text(encoding="utf-8")),
         long_description_content_type="text/markdown",
     )

@@ -19,6 +19,8 @@ dist = pathlib.Path(sys.argv[1])
 with zipfile.ZipFile(wheel) as zf:
     (name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
     metadata = email.message_from_bytes(zf.read(name))
+    enabling = ".data/data/etc/jupyter/jupyter_server_config.d/livecam_widget.json"
+    assert any(n.endswith(enabling) for n in zf.namelist()), f"the wheel lacks {enabling} (server extension)"
 description = metadata.get_payload()
 assert isinstance(description, str) and "# livecam-widget" in description, "no README in the metadata"
 assert metadata["Description-Content-Type"] == "text/markdown", metadata["Description-Content-Type"]

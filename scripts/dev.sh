@@ -109,6 +109,13 @@ package() {
   "$PYTHON" -m venv "$tmp/venv"
   "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check "$tmp"/dist/*.whl
   (cd "$tmp" && "$tmp/venv/bin/python" "$ROOT/scripts/smoke.py")
+  # The wheel turns on its Jupyter server extension (kernel WebSockets without Nagle's delay) for the
+  # Jupyter server of the environment it is installed in: jupyter_server must find it and load it.
+  "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check jupyter_server
+  "$tmp/venv/bin/jupyter" server extension list >"$tmp/extensions.log" 2>&1
+  grep -q "livecam_widget._serverext.*OK" "$tmp/extensions.log" \
+    || { cat "$tmp/extensions.log"; echo "!! the installed wheel does not enable livecam_widget._serverext" >&2; exit 1; }
+  echo "package: the installed wheel enables livecam_widget._serverext in jupyter_server"
   rm -rf "$tmp"
 }
 

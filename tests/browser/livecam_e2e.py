@@ -293,9 +293,13 @@ def start_server(
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(HERE / "lc_frames.py", root / "lc_frames.py")
     env = isolated_env(base / "jupyter")
-    if config:
-        config_file = pathlib.Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
-        config_file.write_text(json.dumps(config))
+    # What an installed wheel turns on (etc/jupyter/jupyter_server_config.d); an editable install does not.
+    extensions = {"livecam_widget._serverext": True}
+    server_config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": extensions}}
+    for section, values in (config or {}).items():
+        server_config.setdefault(section, {}).update(values)
+    config_file = pathlib.Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
+    config_file.write_text(json.dumps(server_config))
     port = free_port()
     common = [
         "--no-browser",

@@ -65,10 +65,12 @@ class Hub:
 
 def user_config(base: pathlib.Path, proxy: bool) -> dict[str, str]:
     """Jupyter directories for one user's server: the test kernelspec, Lab exposed to the page helpers,
-    and jupyter-server-proxy on or off."""
+    livecam's server extension, and jupyter-server-proxy on or off."""
     env = isolated_env(base)
     config = pathlib.Path(env["JUPYTER_CONFIG_DIR"])
-    server: dict[str, object] = {"ServerApp": {"jpserver_extensions": {"jupyter_server_proxy": proxy}}}
+    # livecam_widget._serverext: what an installed wheel turns on (an editable install does not).
+    extensions = {"jupyter_server_proxy": proxy, "livecam_widget._serverext": True}
+    server: dict[str, object] = {"ServerApp": {"jpserver_extensions": extensions}}
     server["LabApp"] = {
         "expose_app_in_browser": True,
         "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
