@@ -1,6 +1,6 @@
 """Freshness in a real browser: LiveFrame against an ipywidgets.Image loop and jupyter_rfb, in JupyterLab.
 
-    python -m bench.browser                 # 20 s per case, about 4 minutes
+    python -m bench.browser                 # 20 s per case, about 7 minutes
     python -m bench.browser --seconds 30
 
 The same 1280x720 frames at 60 fps go to each widget. Every frame carries its frame number and the
@@ -11,7 +11,8 @@ displayed, and "fps shown" counts distinct frames seen. Each case runs with the 
 Chrome DevTools' CPU throttling at 6x. Browser and kernel share this machine's clock.
 
 How each peer is driven, as its documentation suggests:
-- LiveFrame: `lf.update(frame)` from a producer thread at 60 fps, `max_fps=60`.
+- LiveFrame: `lf.update(frame)` from a producer thread at 60 fps, `max_fps=60`; also forced onto the
+  jupyter-server-proxy and comm transports (LiveFrame-proxy, LiveFrame-comm).
 - ipywidgets.Image: `img.value = jpeg` (q95) from a producer thread at 60 fps: every frame is pushed.
 - jupyter_rfb (RemoteFrameBuffer, its default 2 frames in flight, q80): `request_draw()` at 60 Hz from a
   timer on the kernel's event loop; `get_frame()` makes the newest frame when a draw happens.
@@ -65,6 +66,17 @@ CELLS = {
     "LiveFrame": [
         FRAMES,
         "from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60)\nproduce(view.update)\nview",
+    ],
+    # The same LiveFrame forced onto the two other transports (docs/transports.md).
+    "LiveFrame-proxy": [
+        FRAMES,
+        "from livecam_widget import LiveFrame\n"
+        "view = LiveFrame(max_fps=60, transport='proxy')\nproduce(view.update)\nview",
+    ],
+    "LiveFrame-comm": [
+        FRAMES,
+        "from livecam_widget import LiveFrame\n"
+        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
     ],
     "ipywidgets.Image": [
         FRAMES,
@@ -214,14 +226,20 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(CELLS))
+    parser.add_argument(
+        "--without-serverext",
+        action="store_true",
+        help="run JupyterLab without livecam's server extension (kernel WebSockets with Nagle's delay)",
+    )
     args = parser.parse_args()
+    config = {"ServerApp": {"jpserver_extensions": {"livecam_widget._serverext": False}}}
     names = [n for n in CELLS if not args.only or n in args.only.split(",")]
     from playwright.sync_api import sync_playwright
 
     results: list[tuple[str, str, dict[str, float]]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        running_server("lab", pathlib.Path(tmp)) as lab,
+        running_server("lab", pathlib.Path(tmp), config=config if args.without_serverext else None) as lab,
         sync_playwright() as pw,
     ):
         for name in names:
@@ -236,8 +254,10 @@ def main() -> None:
                 results.append((name, label, stats))
                 print(f"  {name:17} {label:8} {format_row(stats)}", flush=True)
     print()
+    server = "without" if args.without_serverext else "with"
     print(
-        f"Freshness on screen, 1280x720 at 60 fps, {args.seconds:g} s per case, JupyterLab, headless Chromium"
+        f"Freshness on screen, 1280x720 at 60 fps, {args.seconds:g} s per case,"
+        f" JupyterLab ({server} livecam's server extension), headless Chromium"
     )
     head = f"{'widget':17} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
     print(f"{head} {'fps shown':>9}")

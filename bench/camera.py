@@ -21,13 +21,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "browser"))
 
-from livecam_e2e import open_chromium, running_server
+from livecam_e2e import open_chromium, running_server, write_y4m
 
 W, H, FPS, FRAMES = 640, 480, 30, 90
 
@@ -42,20 +43,19 @@ lf
 REPORT = "print(json.dumps(seen)); seen.clear()"
 
 
-def write_y4m(path: pathlib.Path) -> None:
+def noise_frames() -> Iterator[np.ndarray]:
+    """Camera-like frames: blurred noise with the frame's number drawn large."""
     rng = np.random.default_rng(0)
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{W} H{H} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
-        for i in range(FRAMES):
-            frame = cv2.GaussianBlur(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), (9, 9), 0)
-            cv2.putText(frame, str(i), (40, 240), cv2.FONT_HERSHEY_SIMPLEX, 4, (255, 255, 255), 8)
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    for i in range(FRAMES):
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), (9, 9), 0)
+        cv2.putText(frame, str(i), (40, 240), cv2.FONT_HERSHEY_SIMPLEX, 4, (255, 255, 255), 8)
+        yield frame
 
 
 def run(lab, pw, tmp: pathlib.Path, transport: str, seconds: float) -> dict[str, float | None]:
     camera = tmp / "camera.y4m"
     if not camera.exists():
-        write_y4m(camera)
+        write_y4m(camera, noise_frames(), FPS)
     args = [
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",

@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -778,3 +778,18 @@ def ages_ms(page: Page, seconds: float) -> list[int]:
             ages.append(view.age_ms)
         time.sleep(0.1)
     return sorted(ages)
+
+
+# -- a fake camera for Chromium ------------------------------------------------------------------------------
+def write_y4m(path: pathlib.Path, frames: Iterable[Any], fps: int = 30) -> pathlib.Path:
+    """A 4:2:0 Y4M of the given BGR frames (all one size): what Chromium's fake camera plays, in a loop, with
+    ``--use-file-for-fake-video-capture``."""
+    import cv2
+
+    with path.open("wb") as out:
+        for i, frame in enumerate(frames):
+            if i == 0:
+                height, width = frame.shape[:2]
+                out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path

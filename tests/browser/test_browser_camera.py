@@ -13,7 +13,6 @@ import pathlib
 import shutil
 from collections.abc import Iterator
 
-import cv2
 import pytest
 from lc_frames import LiveFrame, make, tagger
 from livecam_e2e import (
@@ -26,6 +25,7 @@ from livecam_e2e import (
     open_chromium,
     running_server,
     wait_for,
+    write_y4m,
 )
 
 from livecam_widget import read_code
@@ -37,15 +37,9 @@ TAG = 4242
 SETUP = "from lc_frames import *\nimport json\nfrom livecam_widget import read_code"
 
 
-def write_y4m(path: pathlib.Path) -> pathlib.Path:
-    """A 30 fps 4:2:0 Y4M (Chromium's fake camera format) of lc_frames pictures 1..FRAMES."""
-    first = make(1, t=0)
-    height, width = first.shape[:2]
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for seq in range(1, FRAMES + 1):
-            out.write(b"FRAME\n" + cv2.cvtColor(make(seq, t=0), cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
+def numbered_camera(path: pathlib.Path) -> pathlib.Path:
+    """Chromium's fake camera playing lc_frames pictures 1..FRAMES (numbers readable in the kernel)."""
+    return write_y4m(path, (make(seq, t=0) for seq in range(1, FRAMES + 1)))
 
 
 @contextlib.contextmanager
@@ -65,7 +59,7 @@ def camera_browser(
     if cameras == 1:
         args += [
             "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={write_y4m(tmp_path / 'camera.y4m')}",
+            f"--use-file-for-fake-video-capture={numbered_camera(tmp_path / 'camera.y4m')}",
         ]
     elif cameras > 1:  # Chromium's own moving test pictures, one per device
         args.append(f"--use-fake-device-for-media-stream=device-count={cameras}")
