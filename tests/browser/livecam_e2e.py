@@ -793,3 +793,24 @@ def write_y4m(path: pathlib.Path, frames: Iterable[Any], fps: int = 30) -> pathl
                 out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
             out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
+
+
+# -- which transport a page used ----------------------------------------------------------------------------
+DIRECT = re.compile(r"^wss?://[^/]+/livecam/v1/")
+PROXY = re.compile(r"^wss?://[^/]+/(.*/)?proxy/\d+/livecam/v1/")
+
+
+def block(page: Page, pattern: re.Pattern[str]) -> list[str]:
+    """Close every WebSocket matching ``pattern`` before it reaches a server; returns the URLs tried."""
+    tried: list[str] = []
+
+    def refuse(ws: Any) -> None:
+        tried.append(ws.url)
+        ws.close(code=1000, reason="blocked")
+
+    page.page.route_web_socket(pattern, refuse)
+    return tried
+
+
+def stream_sockets(page: Page) -> list[dict[str, Any]]:
+    return [s for s in page.sockets() if "/livecam/v1/" in s["url"]]

@@ -13,8 +13,16 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from livecam_e2e import METRICS, JupyterServer, Page, running_server
-from test_transports_lab import DIRECT, PROXY, block, stream_sockets
+from livecam_e2e import (
+    DIRECT,
+    METRICS,
+    PROXY,
+    JupyterServer,
+    Page,
+    block,
+    running_server,
+    stream_sockets,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -7,33 +7,14 @@ which is what a firewalled port or a remote kernel looks like to the frontend.
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
-from livecam_e2e import METRICS, wait_for
+from livecam_e2e import DIRECT, METRICS, PROXY, block, stream_sockets, wait_for
 
 pytestmark = pytest.mark.browser
 
 SETUP = "from lc_frames import *"
-DIRECT = re.compile(r"^wss?://[^/]+/livecam/v1/")
-PROXY = re.compile(r"^wss?://[^/]+/(.*/)?proxy/\d+/livecam/v1/")
-
-
-def block(page, pattern) -> list[str]:
-    """Close every WebSocket matching ``pattern`` before it reaches a server; returns the URLs tried."""
-    tried: list[str] = []
-
-    def refuse(ws) -> None:
-        tried.append(ws.url)
-        ws.close(code=1000, reason="blocked")
-
-    page.page.route_web_socket(pattern, refuse)
-    return tried
-
-
-def stream_sockets(page) -> list[dict]:
-    return [s for s in page.sockets() if "/livecam/v1/" in s["url"]]
 
 
 def run_widget(lab, page, name: str, transport: str, extra_cells: list[str] | None = None) -> None:
