@@ -162,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         clock = viewers.clock
         core = ViewerCore(viewers.limits, clock(), own_cap=fps)
         core.grant(clock())  # asking for the stream is the first grant
-        self._backlog = ReaderBacklog(resolution=segment_size(self.connection))
+        self._backlog = ReaderBacklog()  # its resolution is read before each part (_send_part)
         part, sent_at = b"", clock()
         try:
             while not viewers.stopping.is_set():

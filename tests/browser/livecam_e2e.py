@@ -266,12 +266,13 @@ class JupyterServer:
                 with contextlib.suppress(Exception):
                     self.api("DELETE", f"/api/kernels/{kernel['id']}")
 
-    def add_notebook(self, name: str, cells: list[str | tuple[str, str]]) -> str:
-        """Write a notebook into the server's root: each cell is code, or ("markdown", text)."""
+    def add_notebook(self, name: str, cells: list[str | tuple[str, str]], kernel: str = "python3") -> str:
+        """Write a notebook into the server's root: each cell is code, or ("markdown", text); ``kernel``: the
+        kernelspec it opens with."""
         import nbformat
 
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
         for cell in cells:
             if isinstance(cell, tuple):
                 nb.cells.append(nbformat.v4.new_markdown_cell(cell[1]))

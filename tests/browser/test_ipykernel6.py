@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from livecam_e2e import METRICS, JupyterServer, running_server, wait_for
+from livecam_e2e import METRICS, JupyterServer, ages_ms, running_server, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -80,12 +80,7 @@ def lab6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
 
 
 def test_the_comm_transport_under_ipykernel_6(lab6: JupyterServer, browser) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "ipykernel6", "display_name": "ipykernel 6", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(cell) for cell in CELLS]
-    nbformat.write(nb, str(lab6.root / "ipykernel6.ipynb"))
+    lab6.add_notebook("ipykernel6.ipynb", list(CELLS), kernel="ipykernel6")
     page = browser
     try:
         page.open_in(lab6, "ipykernel6.ipynb")
@@ -94,12 +89,7 @@ def test_the_comm_transport_under_ipykernel_6(lab6: JupyterServer, browser) -> N
         page.wait_advancing(0, steps=10)
         view = page.view(0)
         assert view is not None and view.transport == "comm" and view.state == "live", view
-        ages = []
-        for _ in range(30):
-            view = page.view(0)
-            if view is not None and view.age_ms is not None:
-                ages.append(view.age_ms)
-            time.sleep(0.1)
+        ages = ages_ms(page, 3.0)
         ticket = page.run(1, wait=False)
         wait_for(lambda: "busy" in page.text(1), 60, "the busy cell to start")
         time.sleep(1.0)
@@ -116,7 +106,7 @@ def test_the_comm_transport_under_ipykernel_6(lab6: JupyterServer, browser) -> N
         page.run(2)
         handled = page.text(2).split("handled on:")[-1].strip()
         METRICS["ipykernel6_comm"] = {
-            "age_ms_p50": sorted(ages)[len(ages) // 2] if ages else None,
+            "age_ms_p50": ages[len(ages) // 2] if ages else None,
             "frames_during_3s_of_busy_cell": len(during),
             "requests_handled_on": handled,
         }
