@@ -2,6 +2,7 @@
 
     python -m bench.browser                 # 20 s per case, about 7 minutes
     python -m bench.browser --seconds 30
+    python -m bench.browser --only LiveFrame,LiveFrame-comm,LiveFrame-remote,LiveFrame-remote-comm
 
 The same 1280x720 frames at 60 fps go to each widget. Every frame carries its frame number and the
 capture time (ms) as large black/white blocks in its top-left corner (plus a check row); the page reads
@@ -17,13 +18,21 @@ How each peer is driven, as its documentation suggests:
 - jupyter_rfb (RemoteFrameBuffer, its default 2 frames in flight, q80): `request_draw()` at 60 Hz from a
   timer on the kernel's event loop; `get_frame()` makes the newest frame when a draw happens.
 
+The remote rows put Chromium on "another machine": a network namespace joined to this one by a veth pair,
+reaching only the address JupyterLab listens on (as tests/browser/test_remote_browser.py does; needs root
+and iproute2). There the direct socket cannot reach the kernel's 127.0.0.1: LiveFrame-remote is the
+default transport choice (jupyter-server-proxy), LiveFrame-remote-comm the comm. Both clocks are still
+this machine's, so ages stay comparable.
+
 Needs the browser extra and jupyter-rfb (`pip install -e '.[browser,bench]'`) and Debian's Chromium.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -31,7 +40,10 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "browser"))
 
-from livecam_e2e import open_chromium, running_server
+from livecam_e2e import CHROMIUM, open_chromium, remote_machine, running_server
+
+#: Cells whose names end so run with Chromium in a network namespace of its own.
+REMOTE = ("-remote", "-remote-comm")
 
 FRAMES = '''
 import threading, time
@@ -74,6 +86,16 @@ CELLS = {
         "view = LiveFrame(max_fps=60, transport='proxy')\nproduce(view.update)\nview",
     ],
     "LiveFrame-comm": [
+        FRAMES,
+        "from livecam_widget import LiveFrame\n"
+        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+    ],
+    # A browser on another machine (see the module docstring): the default choice, and the comm.
+    "LiveFrame-remote": [
+        FRAMES,
+        "from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60)\nproduce(view.update)\nview",
+    ],
+    "LiveFrame-remote-comm": [
         FRAMES,
         "from livecam_widget import LiveFrame\n"
         "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
@@ -237,32 +259,54 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     results: list[tuple[str, str, dict[str, float]]] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server("lab", pathlib.Path(tmp), config=config if args.without_serverext else None) as lab,
-        sync_playwright() as pw,
-    ):
-        for name in names:
-            for throttle in (1.0, 6.0):
-                profile = pathlib.Path(tmp) / f"profile-{len(results)}"
-                context, page = open_chromium(pw, profile, {"width": 1500, "height": 1200}, 120_000, [])
-                try:
-                    stats = run_case(lab, page, name, throttle, args.seconds)
-                finally:
-                    context.close()
-                label = "none" if throttle == 1 else f"CPU x{throttle:g}"
-                results.append((name, label, stats))
-                print(f"  {name:17} {label:8} {format_row(stats)}", flush=True)
+    local = [n for n in names if not n.endswith(REMOTE)]
+    remote = [n for n in names if n.endswith(REMOTE)]
+    if remote and (os.geteuid() != 0 or shutil.which("ip") is None):
+        print(f"  skipping {', '.join(remote)}: a browser in a network namespace needs root and iproute2")
+        remote = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        base = pathlib.Path(tmp)
+        if local:
+            with running_server("lab", base / "local", config=config if args.without_serverext else None) as lab:
+                results += run_cases(pw, lab, local, base, args.seconds, CHROMIUM)
+        if remote:
+            with (
+                remote_machine() as (ns, address),
+                running_server(
+                    "lab", base / "remote", ip=address, config=config if args.without_serverext else None
+                ) as lab,
+            ):
+                wrapper = base / "chromium-on-another-machine"
+                wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {CHROMIUM} "$@"\n')
+                wrapper.chmod(0o755)
+                results += run_cases(pw, lab, remote, base, args.seconds, str(wrapper))
     print()
     server = "without" if args.without_serverext else "with"
     print(
         f"Freshness on screen, 1280x720 at 60 fps, {args.seconds:g} s per case,"
         f" JupyterLab ({server} livecam's server extension), headless Chromium"
     )
-    head = f"{'widget':17} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
+    head = f"{'widget':21} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
     print(f"{head} {'fps shown':>9}")
     for name, label, stats in results:
-        print(f"{name:17} {label:8} {format_row(stats)}")
+        print(f"{name:21} {label:8} {format_row(stats)}")
+
+
+def run_cases(pw, lab, names, base: pathlib.Path, seconds: float, chromium: str) -> list:
+    """Each cell unthrottled and at CPU x6, each in a fresh Chromium profile; rows printed as they come."""
+    results = []
+    for name in names:
+        for throttle in (1.0, 6.0):
+            profile = base / f"profile-{name}-{throttle:g}"
+            context, page = open_chromium(pw, profile, {"width": 1500, "height": 1200}, 120_000, [], None, chromium)
+            try:
+                stats = run_case(lab, page, name, throttle, seconds)
+            finally:
+                context.close()
+            label = "none" if throttle == 1 else f"CPU x{throttle:g}"
+            results.append((name, label, stats))
+            print(f"  {name:21} {label:8} {format_row(stats)}", flush=True)
+    return results
 
 
 def format_row(s: dict[str, float]) -> str:

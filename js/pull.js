@@ -68,15 +68,20 @@ export class Backoff {
  *   error text in the `error` state, else null
  * @property {() => number} [now]  clock in ms, for fps and the rate limit
  * @property {boolean} [visible]  initial visibility (default true)
+ * @property {number} [depth]  frames in the pipeline at once (default 1; see PullLoop.depth)
  */
 
 /**
  * The pull state machine, I/O-free: the DOM layer reports events (socket opened/closed, text message,
  * frame received/painted/failed, visibility) and the loop answers through the callbacks it was given.
  *
- * Pacing: at most one frame is ever in the pipeline, either granted (a `next` is outstanding) or received and
- * being decoded/painted. The next grant goes out only once the previous frame is on screen, so a slow browser
- * pulls fewer frames instead of queueing stale ones.
+ * Pacing: at most `depth` frames are ever in the pipeline, each either granted (a `next` is outstanding) or
+ * received and being decoded/painted. With depth 1 the next grant goes out only once the previous frame is
+ * on screen, so a slow browser pulls fewer frames instead of queueing stale ones. With depth 2 the next
+ * frame travels while the current one decodes and paints: where the round trip is long against the frame
+ * interval (the comm channel, through the Jupyter server twice) that doubles the rate a view can reach,
+ * and a slow browser still holds at most one frame it has not started on. Newest wins: a frame painted
+ * retires every older one still in the pipeline (the view drops those when their decode ends).
  */
 export class PullLoop {
   /** @param {PullLoopIO} io */
@@ -84,6 +89,8 @@ export class PullLoop {
     this._io = io;
     this._now = io.now ?? (() => Date.now());
     this.visible = io.visible ?? true;
+    /** Frames in the pipeline at once (1 or 2), below the server's `max_outstanding`; see `setDepth`. */
+    this.depth = io.depth ?? 1;
     /** Paused by the viewer (this view only): no grants, so the server neither sends nor encodes for it. */
     this.paused = false;
     this.backoff = new Backoff();
@@ -106,10 +113,10 @@ export class PullLoop {
   /** Everything that belongs to one socket; a new socket starts from scratch. */
   _resetConnection() {
     this._open = false;
-    this._outstanding = false;
-    this._inFlight = 0; // id of the frame being decoded/painted, 0 if none
-    /** @type {{seq: number, rev?: number} | null} */
-    this._inFlightHeader = null;
+    this._granted = 0; // grants sent and not yet answered by a frame
+    /** @type {Map<number, {seq: number, rev?: number} | null>} frames received, not yet painted, by id */
+    this._inFlight = new Map();
+    this._maxOutstanding = 1; // until hello.max_outstanding says more (every server allows one)
     /** @type {PaintedReport | null} */
     this._report = null;
     /** @type {string | null} */
@@ -154,6 +161,9 @@ export class PullLoop {
       const rate = msg.max_messages_per_s;
       // 10% headroom: network jitter can bunch messages that left here evenly spaced.
       this._minGapMs = typeof rate === "number" && rate > 0 ? 1000 / (rate * 0.9) : 0;
+      const most = msg.max_outstanding;
+      this._maxOutstanding = Number.isInteger(most) && most > 0 ? most : 1;
+      this._pump(); // a deeper pipeline fills now
     } else if (msg.type === "stats") {
       this.serverStats = msg; // numbers only: no state change
       return;
@@ -174,10 +184,19 @@ export class PullLoop {
   frame(header) {
     if (this._ended) return 0;
     this.stats.received++;
-    this._outstanding = false;
-    this._inFlight = ++this._lastId;
-    this._inFlightHeader = header;
-    return this._inFlight;
+    this._granted = Math.max(0, this._granted - 1);
+    const id = ++this._lastId;
+    this._inFlight.set(id, header);
+    return id;
+  }
+
+  /**
+   * Whether frame `id` should still be painted: false once a newer frame was painted, the connection
+   * changed, or the loop ended. The view asks after decoding, and drops the frame when it is not.
+   * @param {number} id
+   */
+  wants(id) {
+    return !this._ended && this._inFlight.has(id);
   }
 
   /**
@@ -186,14 +205,14 @@ export class PullLoop {
    * @param {{decode_ms?: number, paint_ms?: number}} [timings]
    */
   painted(id, timings = {}) {
-    if (this._ended || id !== this._inFlight || !this._inFlightHeader) return;
+    const header = this._ended ? null : this._inFlight.get(id);
+    if (!header) return;
     this.stats.painted++;
     this._paints.push(this._now());
     this.backoff.reset();
     this._clientError = null;
-    const { seq, rev } = this._inFlightHeader;
-    this._inFlight = 0;
-    this._inFlightHeader = null;
+    const { seq, rev } = header;
+    for (const other of [...this._inFlight.keys()]) if (other <= id) this._inFlight.delete(other);
     // A report sent only after the view comes back would inflate the server's capture->paint latency.
     if (this.visible && !this.paused) {
       /** @type {PaintedReport} */
@@ -213,12 +232,21 @@ export class PullLoop {
    * @param {string} message
    */
   failed(id, message) {
-    if (this._ended || id !== this._inFlight) return;
-    this._inFlight = 0;
-    this._inFlightHeader = null;
+    if (this._ended || !this._inFlight.has(id)) return;
+    this._inFlight.delete(id);
     this._clientError = message;
     this._pump();
     this._update();
+  }
+
+  /**
+   * Change how many frames may be in the pipeline; a deeper pipeline asks for the next frame at once.
+   * @param {number} depth
+   */
+  setDepth(depth) {
+    if (this._ended) return;
+    this.depth = depth;
+    this._pump();
   }
 
   /** @param {boolean} visible */
@@ -284,10 +312,11 @@ export class PullLoop {
     this._update();
   }
 
-  /** Send the next grant if every condition for it holds. */
+  /** Send the next grant if every condition for it holds (one at a time: the rate limit spaces them). */
   _pump() {
-    if (this._ended || !this._open || !this.visible || this.paused || this._outstanding || this._inFlight) return;
-    if (this._wakePending) return;
+    if (this._ended || !this._open || !this.visible || this.paused || this._wakePending) return;
+    const depth = Math.max(1, Math.min(this.depth, this._maxOutstanding));
+    if (this._granted + this._inFlight.size >= depth) return;
     const now = this._now();
     const wait = this._lastSend + this._minGapMs - now;
     if (wait > 0) {
@@ -297,9 +326,10 @@ export class PullLoop {
     }
     const msg = this._report ? { type: "next", painted: this._report } : { type: "next" };
     this._report = null;
-    this._outstanding = true;
+    this._granted++;
     this._lastSend = now;
     this._io.send(JSON.stringify(msg));
+    if (this._granted + this._inFlight.size < depth) this._pump(); // waits out the rate limit by itself
   }
 
   _update() {
@@ -328,6 +358,15 @@ export class PullLoop {
 /**
  * @typedef {"websocket" | "proxy" | "comm"} TransportName
  */
+
+/**
+ * How many frames a view keeps in its pipeline on each transport (PullLoop.depth). The comm channel and
+ * jupyter-server-proxy cross the Jupyter server twice per frame, and at depth 1 that round trip, not the
+ * source, sets the frame rate; depth 2 lets the next frame travel while the current one decodes and paints.
+ * The direct socket's round trip is short: one frame at a time keeps what is on screen freshest there.
+ * @type {Readonly<Record<TransportName, number>>}
+ */
+export const PIPELINE_DEPTH = Object.freeze({ websocket: 1, proxy: 2, comm: 2 });
 
 /**
  * Which transport to use next. With "auto" the candidates are tried in order (direct WebSocket, then

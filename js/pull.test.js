@@ -19,7 +19,7 @@ import {
 import { buildFrame } from "./fakes.js";
 
 /** A PullLoop with recording callbacks and a hand-driven clock. */
-function makeLoop({ visible = true } = {}) {
+function makeLoop({ visible = true, depth = 1 } = {}) {
   const rec = { sent: [], reconnects: [], wakes: [], states: [], t: 0 };
   const loop = new PullLoop({
     send: (text) => rec.sent.push(JSON.parse(text)),
@@ -28,6 +28,7 @@ function makeLoop({ visible = true } = {}) {
     onState: (state, detail) => rec.states.push([state, detail]),
     now: () => rec.t,
     visible,
+    depth,
   });
   return { loop, rec };
 }
@@ -611,4 +612,79 @@ test("closedOverlayLines: says closed, no rates or latency, the last frame and i
   const text = lines.join("\n");
   assert.doesNotMatch(text, /fps|latency|ms\b|dropped/);
   assert.deepEqual(closedOverlayLines({ header: null, bytes: 0, via: null }), ["closed · no more frames", "via none"]);
+});
+
+test("depth 2: the next frame is asked for while the current one decodes, never more than two at once", () => {
+  const { loop, rec } = makeLoop({ depth: 2 });
+  loop.opened();
+  loop.text(HELLO);
+  assert.equal(rec.sent.length, 2); // two grants at once
+  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
+  assert.equal(rec.sent.length, 2); // a decodes, b is on its way: full
+  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  assert.equal(rec.sent.length, 2); // both received, neither painted: nothing more, however long it takes
+  loop.painted(a);
+  assert.deepEqual(rec.sent[2], { type: "next", painted: { seq: 1, rev: 0 } });
+  assert.ok(loop.wants(b));
+  loop.painted(b);
+  assert.equal(rec.sent.length, 4);
+  assert.equal(loop.stats.painted, 2);
+});
+
+test("depth 2: a newer frame painted first retires the older one, which is then not wanted", () => {
+  const { loop, rec } = makeLoop({ depth: 2 });
+  loop.opened();
+  loop.text(HELLO);
+  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
+  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  loop.painted(b); // b decoded first
+  assert.equal(loop.wants(a), false);
+  assert.deepEqual(rec.sent.slice(2), [
+    { type: "next", painted: { seq: 2, rev: 0 } },
+    { type: "next" }, // both slots free again
+  ]);
+  loop.painted(a); // too late: ignored
+  assert.equal(loop.stats.painted, 1);
+});
+
+test("depth 2 stays under the server's max_outstanding and the message rate", () => {
+  const { loop, rec } = makeLoop({ depth: 2 });
+  loop.opened();
+  loop.text(JSON.stringify({ type: "hello", protocol: 1, max_outstanding: 1, max_messages_per_s: 0, state: "live" }));
+  assert.equal(rec.sent.length, 1); // the server allows one
+
+  const paced = makeLoop({ depth: 2 });
+  paced.loop.text(JSON.stringify({ type: "hello", protocol: 1, max_outstanding: 4, max_messages_per_s: 100, state: "live" }));
+  paced.loop.opened();
+  assert.equal(paced.rec.sent.length, 1);
+  assert.deepEqual(paced.rec.wakes, [12]); // 1000 / (100 * 0.9) ms apart
+  paced.rec.t = 12;
+  paced.loop.wake();
+  assert.equal(paced.rec.sent.length, 2);
+});
+
+test("setDepth: deeper asks at once, shallower waits for the pipeline to drain", () => {
+  const { loop, rec } = makeLoop();
+  const a = liveWithFrame(loop);
+  assert.equal(rec.sent.length, 1);
+  loop.setDepth(2);
+  assert.equal(rec.sent.length, 2);
+  loop.setDepth(1);
+  loop.painted(a); // the second grant is still out: nothing more until its frame is painted
+  assert.equal(rec.sent.length, 2);
+  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  loop.painted(b);
+  assert.equal(rec.sent.length, 3);
+});
+
+test("depth 2: a reconnect starts the pipeline empty", () => {
+  const { loop, rec } = makeLoop({ depth: 2 });
+  loop.opened();
+  loop.text(HELLO);
+  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
+  loop.closed(1006);
+  assert.equal(loop.wants(a), false);
+  loop.opened();
+  loop.text(HELLO);
+  assert.equal(rec.sent.length, 4);
 });

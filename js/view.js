@@ -7,6 +7,7 @@ import {
   framePoint,
   keyAction,
   overlayLines,
+  PIPELINE_DEPTH,
   PullLoop,
   TransportPlan,
 } from "./pull.js";
@@ -29,6 +30,18 @@ import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports
  * @property {(content: Record<string, unknown>) => void} [send]
  * @property {(name: string, value: unknown) => void} [set]
  * @property {() => void} [save_changes]
+ */
+
+/**
+ * A decoded frame waiting for its animation frame.
+ * @typedef {object} QueuedFrame
+ * @property {ImageBitmap} bitmap
+ * @property {any} header
+ * @property {number} id  the frame's id in `pull`
+ * @property {PullLoop} pull  the loop that received it
+ * @property {number} bytes  its encoded size
+ * @property {import("./pull.js").TransportName} kind  the transport it came by
+ * @property {number} decodeMs
  */
 
 /** A press that moves less than this (CSS px) before release is a click, else a drag. */
@@ -133,8 +146,9 @@ export class LiveView {
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.overlayTimer = undefined;
     this.raf = 0;
-    /** @type {ImageBitmap | null} decoded, waiting for its animation frame */
-    this.queued = null;
+    /** @type {QueuedFrame[]} decoded, waiting for an animation frame, oldest first (at most the pipeline's
+     * depth: frames are asked for only as others are painted) */
+    this.decoded = [];
     /** @type {import("./pull.js").LoopState} what the badge says (set by `show`) */
     this.state = "connecting";
     /** @type {number | null} when (performance.now()) this view went live with a picture; null: it is not */
@@ -246,8 +260,7 @@ export class LiveView {
     cancelAnimationFrame(this.raf);
     this.reconnectTimer = this.wakeTimer = undefined;
     this.raf = 0;
-    this.queued?.close();
-    this.queued = null;
+    for (const frame of this.decoded.splice(0)) frame.bitmap.close();
     this.connSerial++;
     this.conn?.close();
     this.conn = null;
@@ -323,6 +336,7 @@ export class LiveView {
     const serial = ++this.connSerial;
     const mine = () => serial === this.connSerial;
     const loop = this.loop;
+    loop.setDepth(PIPELINE_DEPTH[kind]);
     this.conn = openTransport(
       kind,
       { model: this.model, page: location, baseUrl: jupyterBaseUrl(), router: () => this.commRouter() },
@@ -367,27 +381,38 @@ export class LiveView {
       return;
     }
     const decodeMs = performance.now() - t0;
-    if (serial !== this.connSerial) {
-      bitmap.close(); // the connection went away while decoding; the loop has moved on
+    // Gone: the connection changed while decoding, or a newer frame was painted first (pipeline depth 2).
+    if (serial !== this.connSerial || !pull.wants(id)) {
+      bitmap.close();
       return;
     }
-    this.queued = bitmap;
-    this.raf = requestAnimationFrame(() => {
-      this.raf = 0;
-      this.queued = null;
-      const t1 = performance.now();
-      this.paint(bitmap, header);
-      this.shownBytes = bytes.byteLength;
-      this.shownVia = kind;
-      this.plan.delivered();
-      pull.painted(id, { decode_ms: decodeMs, paint_ms: performance.now() - t1 });
-      this.root.dataset.livecamPainted = String(pull.stats.painted);
-      if (this.liveSince === null && this.state === "live") {
-        this._markLive();
-        this.updateBadge();
-      }
-    });
+    // One frame per animation frame, in order: a frame decoded while another waits is shown at the next
+    // one rather than dropped, so a view at depth 2 shows every frame it asked for when the page keeps up.
+    const frame = { bitmap, header, id, pull, bytes: bytes.byteLength, kind, decodeMs };
+    const later = this.decoded.findIndex((f) => f.id > id);
+    this.decoded.splice(later < 0 ? this.decoded.length : later, 0, frame);
+    if (!this.raf) this.raf = requestAnimationFrame(this.paintDecoded);
   }
+
+  /** An animation frame came: draw the oldest decoded frame and tell its loop; the next waits for the next. */
+  paintDecoded = () => {
+    this.raf = 0;
+    const frame = this.decoded.shift();
+    if (!frame) return;
+    if (this.decoded.length) this.raf = requestAnimationFrame(this.paintDecoded);
+    const { pull } = frame;
+    const t1 = performance.now();
+    this.paint(frame.bitmap, frame.header);
+    this.shownBytes = frame.bytes;
+    this.shownVia = frame.kind;
+    this.plan.delivered();
+    pull.painted(frame.id, { decode_ms: frame.decodeMs, paint_ms: performance.now() - t1 });
+    this.root.dataset.livecamPainted = String(pull.stats.painted);
+    if (this.liveSince === null && this.state === "live") {
+      this._markLive();
+      this.updateBadge();
+    }
+  };
 
   /**
    * Draw a decoded frame (and close it). quality="auto" may send fewer pixels (full_width/full_height say how
