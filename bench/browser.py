@@ -74,6 +74,13 @@ def produce(push, fps=60):
     threading.Thread(target=run, daemon=True).start()
 '''
 
+# Camera-like content: sensor noise on every pixel makes a 1280x720 JPEG (quality 80) about 100 KB instead
+# of the test pattern's 15 KB.
+NOISY = """
+_rng = np.random.default_rng(0)
+_backgrounds = [cv2.add(b, _rng.integers(0, 48, b.shape, dtype=np.uint8)) for b in _backgrounds]
+"""
+
 CELLS = {
     "LiveFrame": [
         FRAMES,
@@ -87,6 +94,18 @@ CELLS = {
     ],
     "LiveFrame-comm": [
         FRAMES,
+        "from livecam_widget import LiveFrame\n"
+        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+    ],
+    # The comm with every binary kernel message turned into a JSON array of numbers and back on arrival, as
+    # VS Code does between its extension host and a notebook's webview (JSON_BUFFERS below).
+    "LiveFrame-comm-noisy": [
+        FRAMES + NOISY,
+        "from livecam_widget import LiveFrame\n"
+        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+    ],
+    "LiveFrame-comm-noisy-json-buffers": [
+        FRAMES + NOISY,
         "from livecam_widget import LiveFrame\n"
         "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
     ],
@@ -171,6 +190,34 @@ window.__benchSample = (seconds) => new Promise((resolve) => {
 });"""
 CHECK, MASK = 0x5A5A5A, (1 << 24) - 1
 
+# VS Code's notebook webviews get a kernel message's binary buffers as JSON arrays of numbers (its extension
+# host serializes them for postMessage). This page script does that to every binary message on JupyterLab's
+# kernel WebSocket before JupyterLab sees it: bytes -> JSON text -> parsed array -> bytes, on the page's main
+# thread. In VS Code the first half runs in the extension host, so this costs the page more than VS Code
+# would; __jsonBuffers counts what it did.
+JSON_BUFFERS = """(() => {
+  const Native = window.WebSocket;
+  const stats = (window.__jsonBuffers = { messages: 0, bytes: 0, json_chars: 0, ms: 0 });
+  class JsonBuffers extends Native {
+    set onmessage(fn) {
+      super.onmessage = (ev) => {
+        if (typeof fn !== 'function') return;
+        if (this.url.includes('/channels') && ev.data instanceof ArrayBuffer) {
+          const t0 = performance.now();
+          const text = JSON.stringify(Array.from(new Uint8Array(ev.data)));
+          const data = Uint8Array.from(JSON.parse(text)).buffer;
+          stats.messages++; stats.bytes += data.byteLength; stats.json_chars += text.length;
+          stats.ms += performance.now() - t0;
+          ev = new MessageEvent('message', { data });
+        }
+        fn.call(this, ev);
+      };
+    }
+    get onmessage() { return super.onmessage; }
+  }
+  window.WebSocket = JsonBuffers;
+})();"""
+
 
 def decode(rows: list[int], now: float) -> tuple[int, float] | None:
     """(frame number, age in ms) from the four code rows, or None if they do not check out."""
@@ -220,6 +267,8 @@ def measure(page, seconds: float) -> dict[str, float]:
 
 
 def run_case(lab, page, name: str, throttle: float, seconds: float) -> dict[str, float]:
+    if "-json-buffers" in name:
+        page.page.context.add_init_script(JSON_BUFFERS)
     notebook = lab.add_notebook(f"bench_{name.replace('.', '_')}_{int(throttle)}.ipynb", CELLS[name])
     page.open_in(lab, notebook)
     page.run()
@@ -236,7 +285,16 @@ def run_case(lab, page, name: str, throttle: float, seconds: float) -> dict[str,
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
     time.sleep(2.0)  # settle
     try:
-        return measure(page, seconds)
+        stats = measure(page, seconds)
+        if "-json-buffers" in name:
+            shim = page.page.evaluate("() => window.__jsonBuffers")
+            n = max(1, shim["messages"])
+            longer = shim["json_chars"] / max(1, shim["bytes"])
+            print(
+                f"  ({name}: {shim['messages']} binary messages, {shim['bytes'] / n / 1024:.0f} KiB each,"
+                f" {longer:.1f}x as JSON text, {shim['ms'] / n:.2f} ms each)"
+            )
+        return stats
     finally:
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
         lab.shutdown_kernels()
@@ -267,7 +325,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         base = pathlib.Path(tmp)
         if local:
-            with running_server("lab", base / "local", config=config if args.without_serverext else None) as lab:
+            with running_server(
+                "lab", base / "local", config=config if args.without_serverext else None
+            ) as lab:
                 results += run_cases(pw, lab, local, base, args.seconds, CHROMIUM)
         if remote:
             with (
@@ -286,10 +346,10 @@ def main() -> None:
         f"Freshness on screen, 1280x720 at 60 fps, {args.seconds:g} s per case,"
         f" JupyterLab ({server} livecam's server extension), headless Chromium"
     )
-    head = f"{'widget':21} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
+    head = f"{'widget':34} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
     print(f"{head} {'fps shown':>9}")
     for name, label, stats in results:
-        print(f"{name:21} {label:8} {format_row(stats)}")
+        print(f"{name:34} {label:8} {format_row(stats)}")
 
 
 def run_cases(pw, lab, names, base: pathlib.Path, seconds: float, chromium: str) -> list:
@@ -298,14 +358,16 @@ def run_cases(pw, lab, names, base: pathlib.Path, seconds: float, chromium: str)
     for name in names:
         for throttle in (1.0, 6.0):
             profile = base / f"profile-{name}-{throttle:g}"
-            context, page = open_chromium(pw, profile, {"width": 1500, "height": 1200}, 120_000, [], None, chromium)
+            context, page = open_chromium(
+                pw, profile, {"width": 1500, "height": 1200}, 120_000, [], None, chromium
+            )
             try:
                 stats = run_case(lab, page, name, throttle, seconds)
             finally:
                 context.close()
             label = "none" if throttle == 1 else f"CPU x{throttle:g}"
             results.append((name, label, stats))
-            print(f"  {name:21} {label:8} {format_row(stats)}", flush=True)
+            print(f"  {name:34} {label:8} {format_row(stats)}", flush=True)
     return results
 
 

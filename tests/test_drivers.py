@@ -230,6 +230,33 @@ def test_closing_the_stream_says_closed_and_ends_every_viewer() -> None:
     asyncio.run(scenario())
 
 
+def test_at_a_fixed_quality_only_a_viewer_that_adapts_steps_down(clock: FakeClock) -> None:
+    """quality=80 (not "auto"): a slow viewer that adapts by itself (as every comm viewer does) steps below
+    it, a slow one that does not keeps it; the adapting viewer's smaller frames are its own encodes."""
+
+    async def scenario() -> None:
+        async with attached(Look(settings=Settings(quality=80), max_fps=30), now=clock()) as stream:
+            comm, plain = viewer(stream, clock=clock), viewer(stream, clock=clock)
+            comm.core.adaptive = True
+            for v in (comm, plain):
+                v.begin()
+            for _second in range(8):
+                for i in range(30):
+                    seq = stream.slot.put(NOISE)
+                    if i % 8 == 0:  # both paint 4 fps of 30
+                        for v in (comm, plain):
+                            painted = {"seq": v.core.last_key[0], "rev": 0}
+                            await v.handle(json.dumps({"type": "next", "painted": painted}))
+                            await until(lambda v=v, seq=seq: v.core.last_key[0] == seq)
+                    clock.advance(1 / 30)
+                stream.tick(clock())
+            assert comm.core.quality.level >= 2 and plain.core.quality.level == 0
+            assert len(comm.frames[-1][1]) < len(plain.frames[-1][1])
+            for v in (comm, plain):
+                await v.end()
+
+    asyncio.run(scenario())
+
 
 def test_the_stats_tick_reports_and_steps_a_slow_viewer_down(clock: FakeClock) -> None:
     """The once-a-second tick, on a fake clock: 30 fps in, one viewer painting 4 fps, one keeping up."""

@@ -14,8 +14,9 @@ import traitlets
 from livecam_widget import LiveFrame
 from livecam_widget._door import LoopDoor
 from livecam_widget._encoder import Encoder, Look, Settings
+from livecam_widget._encodes import adapts
 from livecam_widget._origin import OriginPolicy
-from livecam_widget._quality import LADDER, QualityController, settings_at
+from livecam_widget._quality import LADDER, QualityController, capped_settings_at, settings_at
 from livecam_widget._slot import LatestFrame
 from livecam_widget._stream import Stream
 from tests.conftest import FakeClock
@@ -104,8 +105,23 @@ def test_viewers_on_one_level_share_an_encode_and_levels_do_not() -> None:
     encodes, sizes = asyncio.run(scenario(auto=True))
     assert encodes == 2, "one encode per level in use"
     assert sizes[0] == sizes[1] == sizes[4] and sizes[2] == sizes[3] and sizes[2] < sizes[0]
+    # A fixed quality: the levels are the ladder below it (what an adapting comm viewer asks for); viewers
+    # that do not adapt ask at level 0 (``adapts``) and share its one encode.
     encodes, sizes = asyncio.run(scenario(auto=False))
-    assert encodes == 1 and len(set(sizes)) == 1, "without auto every viewer shares the one encode"
+    assert encodes == 2 and sizes[2] < sizes[0]
+
+
+def test_a_fixed_quality_adapts_only_for_viewers_that_adapt_by_themselves_and_never_above_it() -> None:
+    fixed = Look(settings=Settings(quality=80), max_fps=0)
+    assert not adapts(fixed, False) and adapts(fixed, True)
+    assert adapts(Look(settings=Settings(auto_quality=True), max_fps=0), False)
+    assert not adapts(Look(settings=Settings(format="png"), max_fps=0), True)  # lossless stays lossless
+    base = Settings(quality=80)
+    assert capped_settings_at(base, 0) == base
+    steps = [(s.quality, s.scale) for s in (capped_settings_at(base, level) for level in range(1, 8))]
+    assert steps == [(70, 1.0), (55, 1.0), (40, 1.0), (40, 0.75), (40, 0.5), (40, 0.5), (40, 0.5)]
+    low = [capped_settings_at(Settings(quality=30), level) for level in (1, 2)]
+    assert [(s.quality, s.scale) for s in low] == [(30, 0.75), (30, 0.5)]  # never above what was set
 
 
 def test_quality_accepts_auto_or_1_to_100() -> None:

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from ._camera import MAX_UPLOAD
 from ._door import spawn
 from ._encoder import Failure
+from ._encodes import adapts
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
 from ._stream import Stream, StreamClosed
 from ._viewer import NOTHING_SENT, Close, Granted, Key, Limits, ViewerCore
@@ -143,7 +144,8 @@ class LoopViewer:
                 before, self._last_send = self._last_send, sent
             served = False
             try:
-                result = await stream.encoded(frame, core.quality.level)
+                level = core.quality.level if adapts(stream.look, core.adaptive) else 0
+                result = await stream.encoded(frame, level)
                 if before is not None:
                     await before  # sends go out in the order the lanes picked
                 served = True
@@ -208,6 +210,9 @@ class CommViewer(LoopViewer):
 
     def __init__(self, view: str, send: CommSend, *args: Any) -> None:
         super().__init__(*args)
+        # Each comm frame crosses the Jupyter server twice (and VS Code sends its bytes to the page as a JSON
+        # array, 3.5 times as long): a view that cannot keep up steps below the widget's quality by itself.
+        self.core.adaptive = True
         self.view = view
         self._send = send
 

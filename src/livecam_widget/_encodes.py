@@ -13,18 +13,26 @@ import functools
 from collections.abc import Callable
 
 from ._encoder import Encoded, Encoder, Failure, Look, Settings
-from ._quality import settings_at
+from ._quality import capped_settings_at, settings_at
 from ._slot import Frame, LatestFrame
 
 #: An encode: (seq, rev) and the automatic-quality level it was made for (always 0 without "auto").
 EncodeKey = tuple[int, int, int]
 
 
+def adapts(look: Look, adaptive_viewer: bool) -> bool:
+    """Whether a viewer's automatic-quality level applies to what it gets: for every viewer under
+    quality="auto", and for a viewer that adapts by itself (the comm transport) when the format is JPEG
+    (a PNG is asked for lossless, so it is never made smaller behind the user's back)."""
+    return look.settings.auto_quality or (adaptive_viewer and look.settings.format == "jpeg")
+
+
 def settings_for(look: Look, level: int) -> Settings:
-    """The settings at an automatic-quality level; without quality="auto" every level is the same."""
-    if not look.settings.auto_quality:
-        return look.settings
-    return settings_at(look.settings, level)
+    """The settings at an automatic-quality level: the ladder under quality="auto", else the ladder below
+    the fixed quality (level 0 is the look's own settings)."""
+    if look.settings.auto_quality:
+        return settings_at(look.settings, level)
+    return capped_settings_at(look.settings, level)
 
 
 class EncodeCache:
@@ -46,10 +54,9 @@ class EncodeCache:
         self._executor = executor
 
     async def encoded(self, frame: Frame, look: Look, level: int = 0) -> Encoded | Failure:
-        """``frame`` processed and encoded with ``look``, once per level whoever asks."""
+        """``frame`` processed and encoded with ``look``, once per level whoever asks (a viewer whose level
+        does not apply asks for level 0: see ``adapts``)."""
         assert self._loop is not None, "EncodeCache.attach() first"
-        if not look.settings.auto_quality:
-            level = 0  # one encode for everyone, whatever level a viewer was left at
         key = (frame.seq, look.rev, level)
         newest = self._newest.get(level)
         if newest is not None and (newest.seq, newest.rev) == key[:2]:

@@ -36,6 +36,16 @@ def settings_at(base: Settings, level: int) -> Settings:
     return dataclasses.replace(base, quality=step.quality, scale=step.scale)
 
 
+def capped_settings_at(base: Settings, level: int) -> Settings:
+    """A fixed quality's own ladder, for a viewer that adapts by itself (the comm transport): level 0 is
+    ``base`` as the user set it, the levels below are the ladder's steps that cost less than it."""
+    if level <= 0:
+        return base
+    below = [s for s in LADDER if s.quality < base.quality or s.scale < 1.0]
+    step = below[min(level, len(below)) - 1]
+    return dataclasses.replace(base, quality=min(step.quality, base.quality), scale=step.scale)
+
+
 class QualityController:
     """Where one viewer stands on the ladder, moved by what it achieves.
 

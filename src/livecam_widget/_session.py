@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import _registry
+from . import _handoff, _registry
 from ._camera import parse_browser_source
 from ._demand import Demand
 from ._door import LoopGone
@@ -107,6 +107,7 @@ class Session:
             self.close()
             raise
         self._comm: CommRouter | None = None
+        self._answers: _handoff.HandlerSend | None = None
         if self.stream.camera is not None:
             self.stream.demand = self.demand
             self.stream.camera.wanted = self.demand.wanted
@@ -263,11 +264,18 @@ class Session:
             return
         on_main = threading.current_thread() is threading.main_thread()
         self.stream.comm_requests_on = "main thread" if on_main else "subshell"
+        view = content["view"][:64]
         with self._lock:  # the main thread and a subshell may both get here first
             if self._comm is None:
-                self._comm = CommRouter(self.stream, send, server.limits, server.clock, server.wall)
-            router = self._comm
-        server.door.post(router.message, content["view"][:64], content, buffers)
+                self._answers = _handoff.HandlerSend(send) if _handoff.wanted() else None
+                sender = self._answers or send
+                self._comm = CommRouter(self.stream, sender, server.limits, server.clock, server.wall)
+            router, answers = self._comm, self._answers
+        server.door.post(router.message, view, content, buffers)
+        kind = content.get("livecam")
+        if answers is not None and kind in ("open", "message"):
+            # The answer (the hello, or the granted frame) leaves from this thread: Colab; see _handoff.
+            answers.answer(view, ("text",) if kind == "open" else ("frame",))
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:

@@ -23,7 +23,7 @@ from ._camera import BrowserCamera, CameraWish, Deliver
 from ._demand import Demand
 from ._door import LoopDoor, spawn
 from ._encoder import Encoded, Failure, Look, Process, Settings
-from ._encodes import EncodeCache
+from ._encodes import EncodeCache, adapts
 from ._origin import OriginPolicy
 from ._protocol import CLOSE_GOING_AWAY, CameraClaim, CameraError, CameraFrame, Pointer, stats_message
 from ._slot import Frame, LatestFrame
@@ -267,8 +267,8 @@ class Stream:
             self.camera.wake()  # a recording or keep_running may want frames with no view asking
             report["camera"] = self.camera.stats()
         look = self.look
-        if look.settings.auto_quality:
-            for viewer in viewers:
+        for viewer in viewers:
+            if adapts(look, viewer.core.adaptive):
                 viewer.core.adapt(now, self.stats.fps_source, look.max_fps)
         for viewer in viewers:
             # Each viewer gets the stream's numbers and its own: an overlay that needs no kernel main thread.

@@ -82,6 +82,8 @@ class ViewerCore:
         self.last_request = -1e9
         self.last_key: Key = NOTHING_SENT
         self.quality = QualityController()
+        #: Adapts its quality even when the widget's is fixed (the comm transport; ``_encodes.adapts``).
+        self.adaptive = False
         self._pacer = Pacer(0.0)
         self._bucket = TokenBucket(limits.max_messages_per_s, limits.max_messages_per_s, now)
         self._sent = RateMeter()

@@ -186,3 +186,32 @@ def test_without_subshells_a_busy_cell_stalls_the_comm_transport_which_catches_u
     assert handled == "main thread", handled  # seen by the kernel, and so said on the view's overlay
     assert len(during) <= 3, f"the comm view kept streaming while the cell ran: {sorted(during)}"
     assert after[-1] > max(during) + 60, "after the cell it shows the newest frames, not a backlog"
+
+
+def test_comm_answers_from_the_handling_thread_as_in_colab(nb) -> None:
+    """Colab's mode (``_handoff``, forced here with LIVECAM_COMM_FROM_HANDLER): each granted frame leaves
+    from the kernel thread that handled the request, here the main thread (commsOverSubshells disabled, as
+    without subshells in Colab). The view streams as usual, and the kernel counts who sent its frames."""
+    lab, page = nb
+    comms_over_subshells(lab, "disabled")
+    try:
+        widget = (
+            "import os\nos.environ['LIVECAM_COMM_FROM_HANDLER'] = '1'\n"
+            f"{SETUP}\nlf = LiveFrame(Counter(), fps=30, transport='comm')\nlf"
+        )
+        count = "a = lf._session._answers\nprint('by handler:', a.sent_by_handler, 'of', a.sent)"
+        lab.add_notebook("comm_from_handler.ipynb", [widget, count])
+        page.open_in(lab, "comm_from_handler.ipynb")
+        page.run(0)
+        assert page.errors([0]) == []
+        seqs = page.wait_advancing(0, steps=20)
+        assert seqs == sorted(seqs) and page.view(0).transport == "comm"
+        ages = sorted(v.age_ms for _, v in _samples(page, 3.0) if v.age_ms is not None)
+        page.run(1)
+        by, sent = (int(n) for n in page.text(1).split("by handler:")[-1].split("of"))
+    finally:
+        comms_over_subshells(lab, None)
+    METRICS["comm_from_handler"] = {"age_ms_p50": ages[len(ages) // 2], "sent_by_handler": f"{by} of {sent}"}
+    # Frames answer grants (handled within 0.1 s); only what comes with no request waiting (the stats,
+    # once a second) goes out from the server's thread.
+    assert by > 0.5 * sent, (by, sent)
