@@ -81,6 +81,31 @@ _rng = np.random.default_rng(0)
 _backgrounds = [cv2.add(b, _rng.integers(0, 48, b.shape, dtype=np.uint8)) for b in _backgrounds]
 """
 
+FLOOR_ESM = """
+export default { render({ el }) {
+  const c = document.createElement('canvas');
+  c.className = 'livecam-canvas'; c.width = 1280; c.height = 720; c.style.maxWidth = '100%';
+  el.appendChild(c);
+  const g = c.getContext('2d');
+  let seq = 0, raf = 0;
+  const draw = () => {
+    seq = (seq + 1) & 0xffffff;
+    const ms = Date.now() & 0xffffff;
+    g.fillStyle = `hsl(${seq % 360} 60% 50%)`;
+    g.fillRect(0, 0, 1280, 720);
+    [seq, ms, 0, seq ^ ms ^ 0x5a5a5a].forEach((v, r) => {
+      for (let i = 0; i < 24; i++) {
+        g.fillStyle = (v >> (23 - i)) & 1 ? '#fff' : '#000';
+        g.fillRect(i * 16, r * 16, 16, 16);
+      }
+    });
+    raf = requestAnimationFrame(draw);
+  };
+  raf = requestAnimationFrame(draw);
+  return () => cancelAnimationFrame(raf);
+} };
+"""
+
 CELLS = {
     "LiveFrame": [
         FRAMES,
@@ -118,6 +143,14 @@ CELLS = {
         FRAMES,
         "from livecam_widget import LiveFrame\n"
         "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+    ],
+    # The floor: no kernel, no transport. A canvas the page redraws every animation frame (a full 1280x720
+    # fill plus the codes, stamped with the time of drawing), read the same way as the others.
+    "canvas-floor": [
+        "import anywidget\n"
+        "class Floor(anywidget.AnyWidget):\n"
+        f"    _esm = {FLOOR_ESM!r}\n"
+        "view = Floor()\nview",
     ],
     "ipywidgets.Image": [
         FRAMES,
