@@ -6,7 +6,11 @@ needs no locks; other threads get in here and nowhere else:
 - ``call(fn, *args)``: run ``fn`` on the loop and wait for its result (or its exception);
 - ``post(fn, *args)``: run it without waiting; a failure is logged, never lost silently;
 - ``run(make_coro)``: run a coroutine on the loop and wait for its result (a thread that serves a
-  viewer, such as an MJPEG reader's, waits for frames this way).
+  viewer, such as an MJPEG reader's, waits for frames this way);
+- ``nudge(fn)``: post from a thread that must not wait for anything (the producer in ``update()``): the
+  door's waker thread does the posting. Waking the loop is a write to its socket, and a thread that
+  makes a system call lets go of the GIL; on a busy machine it then waits for the server's threads to
+  give it back, up to the interpreter's switch interval (5 ms). Setting an Event keeps the GIL.
 
 When the loop is gone (the server stopped, or is stopping), ``call`` and ``run`` raise :class:`LoopGone`
 and ``post`` returns False: "loop gone" is never confused with a ``None`` result.
@@ -36,16 +40,31 @@ class LoopDoor:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # nudge(): what to post (an ordered set: a burst of nudges posts each once), and the waker.
+        self._nudged: dict[Callable[[], object], None] = {}
+        self._nudged_lock = threading.Lock()
+        self._nudge = threading.Event()
+        self._waker_stop = threading.Event()
+        self._waker: threading.Thread | None = None
 
     # -- the loop's own side ------------------------------------------------------------------------------
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called on the loop thread once the loop runs."""
         self._loop = loop
         self._thread = threading.current_thread()
+        if self._waker is None:
+            self._waker_stop.clear()
+            self._waker = threading.Thread(target=self._wake_loop, name="livecam-waker", daemon=True)
+            self._waker.start()
 
     def shut(self) -> None:
         """Called on the loop thread as it ends: later calls raise LoopGone at once."""
         self._loop = None
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            self._waker_stop.set()
+            self._nudge.set()
+            waker.join()
 
     @property
     def is_open(self) -> bool:
@@ -97,6 +116,22 @@ class LoopDoor:
         except LoopGone:
             return False
         return True
+
+    def nudge(self, fn: Callable[[], object]) -> None:
+        """Post ``fn()`` to the loop by way of the waker thread; this thread only sets an Event. Nudges of
+        the same ``fn`` before it runs post it once. Nothing happens once the loop is gone."""
+        with self._nudged_lock:
+            self._nudged[fn] = None
+        self._nudge.set()
+
+    def _wake_loop(self) -> None:
+        while not self._waker_stop.is_set():
+            self._nudge.wait()
+            self._nudge.clear()
+            with self._nudged_lock:
+                pending, self._nudged = self._nudged, {}
+            for fn in pending:
+                self.post(fn)
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
         """Run the coroutine ``make()`` on the loop and wait up to ``timeout`` seconds for its result;

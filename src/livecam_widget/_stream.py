@@ -99,7 +99,7 @@ class Stream:
         """The producer's poke after every put: a no-op unless a viewer is waiting for a frame."""
         door = self._door
         if self._waiters and door is not None:
-            door.post(self._signal)
+            door.nudge(self._signal)
 
     # -- loop thread only ---------------------------------------------------------------------------------
     def attach(
