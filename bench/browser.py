@@ -213,12 +213,14 @@ READ = """window.__benchRead = () => {
 window.__benchSample = (seconds) => new Promise((resolve) => {
   const out = [];
   const t0 = performance.now();
-  const tick = () => {
+  // Read once the animation frame's callbacks (and the rendering they lead to) are done: a read inside
+  // the rAF phase would run before a widget's own rAF drawing of that frame and see the previous picture.
+  const tick = () => setTimeout(() => {
     const got = window.__benchRead();
     if (got) out.push([got.rows, got.now, (performance.now() - t0) / 1000]);
     if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(tick);
     else resolve(out);
-  };
+  }, 0);
   requestAnimationFrame(tick);
 });"""
 CHECK, MASK = 0x5A5A5A, (1 << 24) - 1
