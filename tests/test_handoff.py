@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from livecam_widget import _handoff
-from livecam_widget._handoff import HandlerSend, wanted
+from livecam_widget._handoff import HandlerSend, is_grant, wanted
 from tests.test_transports import RecordingLiveFrame, coded
 
 
@@ -20,6 +21,12 @@ def test_it_is_wanted_in_colab_or_when_asked_and_can_be_turned_off() -> None:
     assert wanted({"LIVECAM_COMM_FROM_HANDLER": "1"}, {})
     assert not wanted({"LIVECAM_COMM_FROM_HANDLER": "off"}, colab)
     assert wanted({"LIVECAM_COMM_FROM_HANDLER": "what"}, colab) is True  # unknown words leave the default
+
+
+def test_only_a_grant_is_a_request_with_an_answer_to_wait_for() -> None:
+    assert is_grant('{"type": "next"}') and is_grant('{"type":"next","painted":{"seq":1,"rev":0}}')
+    assert not is_grant('{"type":"pointer","event":"click","x":1,"y":2,"button":0}')
+    assert not is_grant("{not json") and not is_grant(None) and not is_grant('["next"]')
 
 
 class Recorder:
@@ -78,6 +85,9 @@ def test_a_widget_in_colab_mode_sends_granted_frames_from_the_thread_that_asked(
         lf.update(coded(1))
         lf.browser("v1", livecam="open")
         assert json.loads(lf.receive("v1", "text")[0]["text"])["type"] == "hello"
+        started = time.monotonic()  # a pointer event has no answer: its handler returns at once, no 30 s hold
+        lf.browser("v1", livecam="message", text='{"type":"pointer","event":"click","x":1,"y":2,"button":0}')
+        assert time.monotonic() - started < 10
         for seq in range(2, 5):
             lf.browser("v1", livecam="message", text='{"type": "next"}')
             lf.receive("v1", "frame")

@@ -15,6 +15,7 @@ thread between cells, and a cell run then starts at most that much later.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -35,6 +36,17 @@ def wanted(environ: Mapping[str, str] = os.environ, modules: Mapping[str, Any] =
     if asked in ("0", "false", "no", "off"):
         return False
     return "google.colab" in modules
+
+
+def is_grant(text: object) -> bool:
+    """Whether a view's protocol message is a grant (``next``), the one kind of request a frame answers."""
+    if not isinstance(text, str) or len(text) > 4096:
+        return False
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "next"
 
 
 class HandlerSend:

@@ -272,10 +272,13 @@ class Session:
                 self._comm = CommRouter(self.stream, sender, server.limits, server.clock, server.wall)
             router, answers = self._comm, self._answers
         server.door.post(router.message, view, content, buffers)
-        kind = content.get("livecam")
-        if answers is not None and kind in ("open", "message"):
+        if answers is not None:
             # The answer (the hello, or the granted frame) leaves from this thread: Colab; see _handoff.
-            answers.answer(view, ("text",) if kind == "open" else ("frame",))
+            # Other messages (pointer events, camera frames) have no answer to wait for.
+            if content.get("livecam") == "open":
+                answers.answer(view, ("text",))
+            elif content.get("livecam") == "message" and _handoff.is_grant(content.get("text")):
+                answers.answer(view, ("frame",))
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:
