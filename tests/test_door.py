@@ -112,7 +112,7 @@ def test_nudge_runs_on_the_loop_from_the_waker_and_the_waker_ends_with_the_door(
     done = threading.Event()
     door.nudge(lambda: (ran.append(threading.current_thread().name), done.set()))
     assert done.wait(5) and ran == ["test-loop"]
-    waker = door._waker
+    waker = door._waker._thread
     assert waker is not None and waker.is_alive() and waker.name == "livecam-waker"
     door.call(door.shut)  # on the loop thread, as the server does
     assert not waker.is_alive()

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ._threads import Worker
+
 T = TypeVar("T")
 log = logging.getLogger("livecam_widget.server")
 
@@ -40,31 +42,19 @@ class LoopDoor:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        # nudge(): what to post (an ordered set: a burst of nudges posts each once), and the waker.
-        self._nudged: dict[Callable[[], object], None] = {}
-        self._nudged_lock = threading.Lock()
-        self._nudge = threading.Event()
-        self._waker_stop = threading.Event()
-        self._waker: threading.Thread | None = None
+        self._waker = Waker(self.post)
 
     # -- the loop's own side ------------------------------------------------------------------------------
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called on the loop thread once the loop runs."""
         self._loop = loop
         self._thread = threading.current_thread()
-        if self._waker is None:
-            self._waker_stop.clear()
-            self._waker = threading.Thread(target=self._wake_loop, name="livecam-waker", daemon=True)
-            self._waker.start()
+        self._waker.start()
 
     def shut(self) -> None:
         """Called on the loop thread as it ends: later calls raise LoopGone at once."""
         self._loop = None
-        waker, self._waker = self._waker, None
-        if waker is not None:
-            self._waker_stop.set()
-            self._nudge.set()
-            waker.join()
+        self._waker.stop()
 
     @property
     def is_open(self) -> bool:
@@ -120,18 +110,7 @@ class LoopDoor:
     def nudge(self, fn: Callable[[], object]) -> None:
         """Post ``fn()`` to the loop by way of the waker thread; this thread only sets an Event. Nudges of
         the same ``fn`` before it runs post it once. Nothing happens once the loop is gone."""
-        with self._nudged_lock:
-            self._nudged[fn] = None
-        self._nudge.set()
-
-    def _wake_loop(self) -> None:
-        while not self._waker_stop.is_set():
-            self._nudge.wait()
-            self._nudge.clear()
-            with self._nudged_lock:
-                pending, self._nudged = self._nudged, {}
-            for fn in pending:
-                self.post(fn)
+        self._waker.nudge(fn)
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
         """Run the coroutine ``make()`` on the loop and wait up to ``timeout`` seconds for its result;
@@ -172,6 +151,39 @@ class LoopDoor:
             loop.call_soon_threadsafe(run)
         except RuntimeError:  # the loop closed between the check and the call
             raise LoopGone() from None
+
+
+class Waker(Worker):
+    """The door's waker: posts what was nudged to the loop, from its own thread (``LoopDoor.nudge``)."""
+
+    name = "livecam-waker"
+
+    def __init__(self, post: Callable[[Callable[[], object]], bool]) -> None:
+        super().__init__()
+        self._post = post
+        # An ordered set: a burst of nudges of one function before the waker runs posts it once.
+        self._pending: dict[Callable[[], object], None] = {}
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def nudge(self, fn: Callable[[], object]) -> None:
+        with self._pending_lock:
+            self._pending[fn] = None
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        self._stop.set()
+        self._wake.set()  # out of its wait
+        return super().stop(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            with self._pending_lock:
+                pending, self._pending = self._pending, {}
+            for fn in pending:
+                self._post(fn)
 
 
 def _name(fn: Callable[..., object]) -> str:
