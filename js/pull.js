@@ -79,9 +79,10 @@ export class Backoff {
  * received and being decoded/painted. With depth 1 the next grant goes out only once the previous frame is
  * on screen, so a slow browser pulls fewer frames instead of queueing stale ones. With depth 2 the next
  * frame travels while the current one decodes and paints: where the round trip is long against the frame
- * interval (the comm channel, through the Jupyter server twice) that doubles the rate a view can reach,
- * and a slow browser still holds at most one frame it has not started on. Newest wins: a frame painted
- * retires every older one still in the pipeline (the view drops those when their decode ends).
+ * interval (the comm channel, through the Jupyter server twice) that raises the rate a view can reach
+ * (1280x720 at 60 fps over the comm: 36-45 -> 58 frames a second), and a slow browser still holds at most
+ * one frame it has not started on. A frame painted retires every older one still in the pipeline (one whose
+ * decode ended late: the view paints in order and drops those).
  */
 export class PullLoop {
   /** @param {PullLoopIO} io */
