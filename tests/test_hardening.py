@@ -7,6 +7,7 @@ import asyncio
 import http.client
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -296,6 +297,16 @@ def test_a_url_that_never_answers_fails_within_the_open_timeout() -> None:
 
 
 def test_keyboard_interrupt_in_the_main_thread_does_not_stop_the_stream() -> None:
+    # A run started in the background by a shell without job control inherits SIGINT ignored, and then
+    # interrupt_main() does nothing: give the main thread Python's own handler, as an interactive kernel has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_loop_then_stream()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted_loop_then_stream() -> None:
     with LiveFrame() as lf:
         timer = threading.Timer(0.2, _thread.interrupt_main)
         timer.start()
