@@ -360,6 +360,23 @@ export class PullLoop {
  * @typedef {"websocket" | "proxy" | "comm"} TransportName
  */
 
+/** Animation frames in a row that may find a decoded frame waiting behind the one painted (see paintStep). */
+export const STANDING_QUEUE_RAFS = 3;
+
+/**
+ * One animation frame of a view that paints its decoded frames in order (pipeline depth 2). Frames come
+ * about as fast as they are painted, so one pair that arrived together would leave every later frame one
+ * animation frame late for good: a standing queue. When a frame has been waiting behind the one painted for
+ * more than STANDING_QUEUE_RAFS animation frames in a row, the oldest waiting frame is skipped once.
+ * @param {number} behind  animation frames in a row so far that found a frame waiting behind the painted one
+ * @param {number} decoded  decoded frames waiting now, before this animation frame paints one
+ * @returns {{behind: number, skip: boolean}}  the new count, and whether to drop the oldest before painting
+ */
+export function paintStep(behind, decoded) {
+  const next = decoded > 1 ? behind + 1 : 0;
+  return next > STANDING_QUEUE_RAFS ? { behind: 0, skip: true } : { behind: next, skip: false };
+}
+
 /**
  * How many frames a view keeps in its pipeline on each transport (PullLoop.depth). The comm channel and
  * jupyter-server-proxy cross the Jupyter server twice per frame, and at depth 1 that round trip, not the

@@ -15,6 +15,8 @@ import {
   keyAction,
   fitWidth,
   framePoint,
+  paintStep,
+  STANDING_QUEUE_RAFS,
 } from "./pull.js";
 import { buildFrame } from "./fakes.js";
 
@@ -687,4 +689,20 @@ test("depth 2: a reconnect starts the pipeline empty", () => {
   loop.opened();
   loop.text(HELLO);
   assert.equal(rec.sent.length, 4);
+});
+
+test("paintStep skips one frame only after a standing queue lasted STANDING_QUEUE_RAFS animation frames", () => {
+  let behind = 0;
+  const skips = [];
+  // Two decoded frames waiting at every animation frame: a standing queue.
+  for (let raf = 0; raf < 2 * (STANDING_QUEUE_RAFS + 1); raf++) {
+    const step = paintStep(behind, 2);
+    behind = step.behind;
+    skips.push(step.skip);
+  }
+  const once = [...Array(STANDING_QUEUE_RAFS).fill(false), true];
+  assert.deepEqual(skips, [...once, ...once]);
+  // One frame waiting (the page keeps up, nothing queued behind it) resets the count: no skip ever.
+  assert.deepEqual(paintStep(STANDING_QUEUE_RAFS, 1), { behind: 0, skip: false });
+  assert.deepEqual(paintStep(0, 0), { behind: 0, skip: false });
 });

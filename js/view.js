@@ -7,6 +7,7 @@ import {
   framePoint,
   keyAction,
   overlayLines,
+  paintStep,
   PIPELINE_DEPTH,
   PullLoop,
   TransportPlan,
@@ -149,6 +150,7 @@ export class LiveView {
     /** @type {QueuedFrame[]} decoded, waiting for an animation frame, oldest first (at most the pipeline's
      * depth: frames are asked for only as others are painted) */
     this.decoded = [];
+    this.behind = 0; // animation frames in a row that found a frame waiting behind the one painted
     /** @type {import("./pull.js").LoopState} what the badge says (set by `show`) */
     this.state = "connecting";
     /** @type {number | null} when (performance.now()) this view went live with a picture; null: it is not */
@@ -387,7 +389,8 @@ export class LiveView {
       return;
     }
     // One frame per animation frame, in order: a frame decoded while another waits is shown at the next
-    // one rather than dropped, so a view at depth 2 shows every frame it asked for when the page keeps up.
+    // one rather than dropped, so a view at depth 2 shows nearly every frame it asked for (paintStep skips
+    // one only to drain a standing queue).
     const frame = { bitmap, header, id, pull, bytes: bytes.byteLength, kind, decodeMs };
     const later = this.decoded.findIndex((f) => f.id > id);
     this.decoded.splice(later < 0 ? this.decoded.length : later, 0, frame);
@@ -397,6 +400,9 @@ export class LiveView {
   /** An animation frame came: draw the oldest decoded frame and tell its loop; the next waits for the next. */
   paintDecoded = () => {
     this.raf = 0;
+    const step = paintStep(this.behind, this.decoded.length); // drains a standing queue (pull.js)
+    this.behind = step.behind;
+    if (step.skip) this.decoded.shift()?.bitmap.close();
     const frame = this.decoded.shift();
     if (!frame) return;
     if (this.decoded.length) this.raf = requestAnimationFrame(this.paintDecoded);
