@@ -616,14 +616,23 @@ test("closedOverlayLines: says closed, no rates or latency, the last frame and i
   assert.deepEqual(closedOverlayLines({ header: null, bytes: 0, via: null }), ["closed · no more frames", "via none"]);
 });
 
+/** A loop at depth 2, open and past the hello (which allows 2 grants): both grants are out. */
+function liveAtDepth2() {
+  const made = makeLoop({ depth: 2 });
+  made.loop.opened();
+  made.loop.text(HELLO);
+  return made;
+}
+
+/** The header of frame `seq`. */
+const jpeg = (seq) => ({ seq, rev: 0, mime: "image/jpeg" });
+
 test("depth 2: the next frame is asked for while the current one decodes, never more than two at once", () => {
-  const { loop, rec } = makeLoop({ depth: 2 });
-  loop.opened();
-  loop.text(HELLO);
+  const { loop, rec } = liveAtDepth2();
   assert.equal(rec.sent.length, 2); // two grants at once
-  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
+  const a = loop.frame(jpeg(1));
   assert.equal(rec.sent.length, 2); // a decodes, b is on its way: full
-  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  const b = loop.frame(jpeg(2));
   assert.equal(rec.sent.length, 2); // both received, neither painted: nothing more, however long it takes
   loop.painted(a);
   assert.deepEqual(rec.sent[2], { type: "next", painted: { seq: 1, rev: 0 } });
@@ -634,11 +643,9 @@ test("depth 2: the next frame is asked for while the current one decodes, never 
 });
 
 test("depth 2: a newer frame painted first retires the older one, which is then not wanted", () => {
-  const { loop, rec } = makeLoop({ depth: 2 });
-  loop.opened();
-  loop.text(HELLO);
-  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
-  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  const { loop, rec } = liveAtDepth2();
+  const a = loop.frame(jpeg(1));
+  const b = loop.frame(jpeg(2));
   loop.painted(b); // b decoded first
   assert.equal(loop.wants(a), false);
   assert.deepEqual(rec.sent.slice(2), [
@@ -674,16 +681,14 @@ test("setDepth: deeper asks at once, shallower waits for the pipeline to drain",
   loop.setDepth(1);
   loop.painted(a); // the second grant is still out: nothing more until its frame is painted
   assert.equal(rec.sent.length, 2);
-  const b = loop.frame({ seq: 2, rev: 0, mime: "image/jpeg" });
+  const b = loop.frame(jpeg(2));
   loop.painted(b);
   assert.equal(rec.sent.length, 3);
 });
 
 test("depth 2: a reconnect starts the pipeline empty", () => {
-  const { loop, rec } = makeLoop({ depth: 2 });
-  loop.opened();
-  loop.text(HELLO);
-  const a = loop.frame({ seq: 1, rev: 0, mime: "image/jpeg" });
+  const { loop, rec } = liveAtDepth2();
+  const a = loop.frame(jpeg(1));
   loop.closed(1006);
   assert.equal(loop.wants(a), false);
   loop.opened();
