@@ -95,29 +95,14 @@ def test_a_door_never_opened_says_loop_gone() -> None:
     assert door.post(lambda: 1) is False
 
 
-def test_nudge_runs_on_the_loop_from_the_waker_and_the_waker_ends_with_the_door() -> None:
-    door = LoopDoor()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.call_soon(lambda: (door.open(loop), ready.set()))
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="test-loop")
-    thread.start()
-    assert ready.wait(5)
+def test_nudge_runs_on_the_loop_from_the_waker_and_the_waker_ends_with_the_door(door: LoopDoor) -> None:
     ran: list[str] = []
     done = threading.Event()
     door.nudge(lambda: (ran.append(threading.current_thread().name), done.set()))
     assert done.wait(5) and ran == ["test-loop"]
     waker = door._waker._thread
     assert waker is not None and waker.is_alive() and waker.name == "livecam-waker"
-    door.call(door.shut)  # on the loop thread, as the server does
+    door.call(door.shut)  # on the loop thread, as the server does (the fixture's shut after it is a no-op)
     assert not waker.is_alive()
     door.nudge(lambda: ran.append("late"))  # the loop is gone: nothing runs, nothing raises
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
     assert ran == ["test-loop"]
