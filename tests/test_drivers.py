@@ -230,6 +230,23 @@ def test_closing_the_stream_says_closed_and_ends_every_viewer() -> None:
     asyncio.run(scenario())
 
 
+async def paint_at(
+    stream: Stream, clock: FakeClock, viewers: list[tuple[RecordingViewer, int]], seconds: int
+) -> None:
+    """``seconds`` of a 30 fps source on the fake clock, the stats tick once a second; each viewer reports
+    the frame it has as painted and asks for the next on every ``every``-th source frame, and gets it."""
+    for _second in range(seconds):
+        for i in range(30):
+            seq = stream.slot.put(NOISE)
+            for v, every in viewers:
+                if i % every == 0:
+                    painted = {"seq": v.core.last_key[0], "rev": 0}
+                    await v.handle(json.dumps({"type": "next", "painted": painted}))
+                    await until(lambda v=v, seq=seq: v.core.last_key[0] == seq)
+            clock.advance(1 / 30)
+        stream.tick(clock())
+
+
 def test_at_a_fixed_quality_only_a_viewer_that_adapts_steps_down(clock: FakeClock) -> None:
     """quality=80 (not "auto"): a slow viewer that adapts by itself (as every comm viewer does) steps below
     it, a slow one that does not keeps it; the adapting viewer's smaller frames are its own encodes."""
@@ -240,16 +257,7 @@ def test_at_a_fixed_quality_only_a_viewer_that_adapts_steps_down(clock: FakeCloc
             comm.core.adaptive = True
             for v in (comm, plain):
                 v.begin()
-            for _second in range(8):
-                for i in range(30):
-                    seq = stream.slot.put(NOISE)
-                    if i % 8 == 0:  # both paint 4 fps of 30
-                        for v in (comm, plain):
-                            painted = {"seq": v.core.last_key[0], "rev": 0}
-                            await v.handle(json.dumps({"type": "next", "painted": painted}))
-                            await until(lambda v=v, seq=seq: v.core.last_key[0] == seq)
-                    clock.advance(1 / 30)
-                stream.tick(clock())
+            await paint_at(stream, clock, [(comm, 8), (plain, 8)], seconds=8)  # both 4 fps of 30
             assert comm.core.quality.level >= 2 and plain.core.quality.level == 0
             assert len(comm.frames[-1][1]) < len(plain.frames[-1][1])
             for v in (comm, plain):
@@ -268,16 +276,7 @@ def test_the_stats_tick_reports_and_steps_a_slow_viewer_down(clock: FakeClock) -
             slow, fast = viewer(stream, clock=clock), viewer(stream, clock=clock)
             for v in (slow, fast):
                 v.begin()
-            for _second in range(8):
-                for i in range(30):
-                    seq = stream.slot.put(NOISE)
-                    for v, every in ((fast, 1), (slow, 8)):
-                        if i % every == 0:
-                            painted = {"seq": v.core.last_key[0], "rev": 0}
-                            await v.handle(json.dumps({"type": "next", "painted": painted}))
-                            await until(lambda v=v, seq=seq: v.core.last_key[0] == seq)
-                    clock.advance(1 / 30)
-                stream.tick(clock())
+            await paint_at(stream, clock, [(fast, 1), (slow, 8)], seconds=8)
             assert slow.core.quality.level >= 2 and fast.core.quality.level == 0
             assert slow.texts[-1]["type"] == "stats" and slow.texts[-1]["quality_level"] >= 2
             for v in (slow, fast):
