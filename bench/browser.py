@@ -106,43 +106,49 @@ export default { render({ el }) {
 } };
 """
 
+
+def liveframe(transport: str = "auto") -> str:
+    """The LiveFrame cell: the frames pushed from a producer thread, on ``transport``."""
+    forced = "" if transport == "auto" else f", transport={transport!r}"
+    return (
+        f"from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60{forced})\n"
+        "produce(view.update)\nview"
+    )
+
+
 CELLS = {
     "LiveFrame": [
         FRAMES,
-        "from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60)\nproduce(view.update)\nview",
+        liveframe(),
     ],
     # The same LiveFrame forced onto the two other transports (docs/transports.md).
     "LiveFrame-proxy": [
         FRAMES,
-        "from livecam_widget import LiveFrame\n"
-        "view = LiveFrame(max_fps=60, transport='proxy')\nproduce(view.update)\nview",
+        liveframe("proxy"),
     ],
     "LiveFrame-comm": [
         FRAMES,
-        "from livecam_widget import LiveFrame\n"
-        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+        liveframe("comm"),
     ],
-    # The comm with every binary kernel message turned into a JSON array of numbers and back on arrival, as
-    # VS Code does between its extension host and a notebook's webview (JSON_BUFFERS below).
+    # Camera-like frames on the comm (NOISY above), then the same with every binary kernel message turned
+    # into a JSON array of numbers and back on arrival, as VS Code does between its extension host and a
+    # notebook's webview (JSON_BUFFERS below).
     "LiveFrame-comm-noisy": [
         FRAMES + NOISY,
-        "from livecam_widget import LiveFrame\n"
-        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+        liveframe("comm"),
     ],
     "LiveFrame-comm-noisy-json-buffers": [
         FRAMES + NOISY,
-        "from livecam_widget import LiveFrame\n"
-        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+        liveframe("comm"),
     ],
     # A browser on another machine (see the module docstring): the default choice, and the comm.
     "LiveFrame-remote": [
         FRAMES,
-        "from livecam_widget import LiveFrame\nview = LiveFrame(max_fps=60)\nproduce(view.update)\nview",
+        liveframe(),
     ],
     "LiveFrame-remote-comm": [
         FRAMES,
-        "from livecam_widget import LiveFrame\n"
-        "view = LiveFrame(max_fps=60, transport='comm')\nproduce(view.update)\nview",
+        liveframe("comm"),
     ],
     # The floor: no kernel, no transport. A canvas the page redraws every animation frame (a full 1280x720
     # fill plus the codes, stamped with the time of drawing), read the same way as the others.
