@@ -35,7 +35,7 @@ import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports
 
 /**
  * A decoded frame waiting for its animation frame.
- * @typedef {object} QueuedFrame
+ * @typedef {object} DecodedFrame
  * @property {ImageBitmap} bitmap
  * @property {any} header
  * @property {number} id  the frame's id in `pull`
@@ -147,7 +147,7 @@ export class LiveView {
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.overlayTimer = undefined;
     this.raf = 0;
-    /** @type {QueuedFrame[]} decoded, waiting for an animation frame, oldest first (at most the pipeline's
+    /** @type {DecodedFrame[]} decoded, waiting for an animation frame, oldest first (at most the pipeline's
      * depth: frames are asked for only as others are painted) */
     this.decoded = [];
     this.behind = 0; // animation frames in a row that found a frame waiting behind the one painted
