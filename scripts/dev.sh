@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:  scripts/dev.sh demo | test | package | bench | bench-browser | soak | setup
 # Everything it needs it installs: a virtualenv in .venv (override with LIVECAM_VENV), the package with
-# its test and browser extras, and Debian's Chromium when run as root (the browser tests need it).
+# its test, browser, bench and video extras, and Debian's Chromium when run as root (the browser tests need it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${LIVECAM_VENV:-$ROOT/.venv}
@@ -17,7 +17,7 @@ setup() {
   fi
   say "installing livecam-widget and its test/browser/bench extras into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser,bench]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser,bench,video]"
 }
 
 chromium() {

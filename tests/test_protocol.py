@@ -8,7 +8,9 @@ from livecam_widget._protocol import (
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
     MAX_CLIENT_MESSAGE,
+    NextRequest,
     ProtocolError,
+    VideoOffer,
     hello,
     pack_frame,
     parse_client_message,
@@ -77,3 +79,18 @@ def test_text_messages() -> None:
         "state": "live",
     }
     assert json.loads(status("paused", None)) == {"type": "status", "state": "paused", "error": None}
+
+
+def test_video_offers_and_key_requests() -> None:
+    offer = parse_client_message('{"type":"video","codecs":["h264","av1-later"]}')
+    assert offer == VideoOffer(frozenset({"h264"}))  # names it does not know are ignored
+    assert parse_client_message('{"type":"video","codecs":[]}') == VideoOffer(frozenset())
+    assert parse_client_message('{"type":"next","key":true}') == NextRequest(key=True)
+    keyed = parse_client_message('{"type":"next","key":true,"painted":{"seq":1,"rev":0}}')
+    assert isinstance(keyed, NextRequest) and keyed.key and keyed.painted is not None
+    bad_offers = ["h264", [1], ["x" * 17], ["h264"] * 9]
+    bad = [json.dumps({"type": "video", "codecs": codecs}) for codecs in bad_offers]
+    for message in [*bad, '{"type":"video"}', '{"type":"next","key":1}']:
+        with pytest.raises(ProtocolError, match=r"video\.codecs|next\.key") as caught:
+            parse_client_message(message)
+        assert caught.value.code == CLOSE_POLICY

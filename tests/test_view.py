@@ -26,8 +26,10 @@ def test_stats_message_has_the_stream_numbers_and_this_viewers_own() -> None:
         "frame_size": [640, 480],
         "fps_sent": 55.0,  # the sum over viewers: not this viewer's
         "viewers": [{}, {}],
+        "format": "auto",
     }
-    message = json.loads(stats_message(stream, {"fps_sent": 27.5, "latency_ms": 40.0, "outstanding": 1}))
+    viewer = {"fps_sent": 27.5, "latency_ms": 40.0, "outstanding": 1, "codec": "h264"}
+    message = json.loads(stats_message(stream, viewer))
     assert message == {
         "type": "stats",
         "fps_source": 30.0,
@@ -39,6 +41,8 @@ def test_stats_message_has_the_stream_numbers_and_this_viewers_own() -> None:
         "fps_sent": 27.5,
         "latency_ms": 40.0,
         "quality_level": None,
+        "codec": "h264",
+        "format": "auto",
     }
 
 

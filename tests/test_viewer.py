@@ -15,7 +15,7 @@ from livecam_widget._protocol import (
     Pointer,
 )
 from livecam_widget._quality import LADDER
-from livecam_widget._viewer import NOTHING_SENT, Close, Granted, Limits, ViewerCore
+from livecam_widget._viewer import NOTHING_SENT, Close, Granted, Limits, Noted, ViewerCore
 from tests.conftest import FakeClock
 
 WALL = 1_700_000_000.0  # wall clock at FakeClock's start
@@ -181,3 +181,23 @@ def test_automatic_quality_keeps_a_viewer_that_keeps_up_on_top(clock: FakeClock)
         if seq % 30 == 0:
             fast.adapt(clock(), 30.0, 30.0)
     assert fast.quality.level == 0
+
+
+def test_a_video_offer_or_key_request_asks_for_a_keyframe_and_auto_moves_a_slow_viewer_to_video(
+    clock: FakeClock,
+) -> None:
+    core = core_at(clock)
+    assert not core.wants_video("h264")  # nothing offered: images
+    core.seat.need_key = False
+    assert core.receive('{"type":"video","codecs":["h264"]}', clock(), wall(clock)) == Noted()
+    assert core.seat.need_key and core.wants_video("h264") and not core.wants_video("auto")
+    core.seat.need_key = False
+    assert core.receive('{"type":"next","key":true}', clock(), wall(clock)) == Granted()
+    assert core.seat.need_key
+    assert not core.video_if_slow()  # keeps up at the top step: stays on images
+    core.quality.level = 1
+    assert core.video_if_slow() and core.wants_video("auto") and core.quality.level == 0
+    assert not core.video_if_slow()  # once, for the rest of the connection
+    images_only = core_at(clock)
+    images_only.quality.level = 2
+    assert not images_only.video_if_slow() and not images_only.wants_video("auto")

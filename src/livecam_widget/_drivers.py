@@ -27,10 +27,9 @@ from websockets.exceptions import ConnectionClosed
 from ._camera import MAX_UPLOAD
 from ._door import spawn
 from ._encoder import Failure
-from ._encodes import adapts
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
 from ._stream import Stream, StreamClosed
-from ._viewer import NOTHING_SENT, Close, Granted, Key, Limits, ViewerCore
+from ._viewer import NOTHING_SENT, Close, Granted, Key, Limits, Noted, ViewerCore
 
 log = logging.getLogger("livecam_widget.server")
 #: How a comm viewer's messages reach its view: (content, buffers), through the widget's comm.
@@ -93,6 +92,8 @@ class LoopViewer:
             self.stream.pointer(decision)
         elif isinstance(decision, Granted):
             self._granted.set()
+        elif isinstance(decision, Noted):
+            pass  # the core took it (a video offer); the next encode follows it
         else:
             await self.stream.camera_message(self, decision)
         return True
@@ -144,8 +145,7 @@ class LoopViewer:
                 before, self._last_send = self._last_send, sent
             served = False
             try:
-                level = core.quality.level if adapts(stream.look, core.adaptive) else 0
-                result = await stream.encoded(frame, level)
+                result = await stream.encoded_for(core, frame)
                 if before is not None:
                     await before  # sends go out in the order the lanes picked
                 served = True

@@ -22,6 +22,8 @@ from ._slot import Frame
 
 Process = Callable[[Image], Any]
 FORMATS = {"jpeg": (".jpg", "image/jpeg"), "png": (".png", "image/png")}
+#: Formats sent as video to the views that decode it (``_h264``); everything else gets JPEG.
+VIDEO_FORMATS = ("h264", "auto")
 
 
 @dataclass(frozen=True)

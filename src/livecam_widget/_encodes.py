@@ -12,7 +12,8 @@ import concurrent.futures
 import functools
 from collections.abc import Callable
 
-from ._encoder import Encoded, Encoder, Failure, Look, Settings
+from ._encoder import VIDEO_FORMATS, Encoded, Encoder, Failure, Look, Settings
+from ._h264 import image_settings
 from ._quality import capped_settings_at, settings_at
 from ._slot import Frame, LatestFrame
 
@@ -22,17 +23,21 @@ EncodeKey = tuple[int, int, int]
 
 def adapts(look: Look, adaptive_viewer: bool) -> bool:
     """Whether a viewer's automatic-quality level applies to what it gets: for every viewer under
-    quality="auto", and for a viewer that adapts by itself (the comm transport) when the format is JPEG
-    (a PNG is asked for lossless, so it is never made smaller behind the user's back)."""
-    return look.settings.auto_quality or (adaptive_viewer and look.settings.format == "jpeg")
+    quality="auto" or a video format, and for a viewer that adapts by itself (the comm transport) unless the
+    format is PNG (asked for lossless, so never made smaller behind the user's back)."""
+    fmt = look.settings.format
+    # A video format is the choice for a limited link: its viewers adapt (and format="auto" moves a viewer
+    # to video when its level drops, ViewerCore.video_if_slow).
+    return look.settings.auto_quality or fmt in VIDEO_FORMATS or (adaptive_viewer and fmt != "png")
 
 
 def settings_for(look: Look, level: int) -> Settings:
     """The settings at an automatic-quality level: the ladder under quality="auto", else the ladder below
-    the fixed quality (level 0 is the look's own settings)."""
-    if look.settings.auto_quality:
-        return settings_at(look.settings, level)
-    return capped_settings_at(look.settings, level)
+    the fixed quality (level 0 is the look's own settings). Images only: under a video format, JPEG."""
+    settings = image_settings(look.settings)
+    if settings.auto_quality:
+        return settings_at(settings, level)
+    return capped_settings_at(settings, level)
 
 
 class EncodeCache:

@@ -45,6 +45,20 @@ class Painted:
 @dataclass(frozen=True)
 class NextRequest:
     painted: Painted | None = None
+    #: The client lost its video decoder's state: its next video frame must be a keyframe.
+    key: bool = False
+
+
+#: Video codecs a client may offer (docs/protocol.md, "Video frames"); other names are ignored.
+VIDEO_CODECS = ("h264",)
+MAX_CODECS = 8
+
+
+@dataclass(frozen=True)
+class VideoOffer:
+    """The video codecs a view decodes (empty: it withdraws an earlier offer)."""
+
+    codecs: frozenset[str]
 
 
 #: Largest coordinate a pointer message may carry; frames are at most 16384 pixels a side.
@@ -98,7 +112,7 @@ class CameraFrame:
 #: Image types a camera frame may carry (what browsers encode from a canvas).
 CAMERA_MIMES = ("image/jpeg", "image/webp", "image/png")
 #: What a view may send, one message each.
-ClientMessage = NextRequest | Pointer | CameraClaim | CameraError | CameraFrame
+ClientMessage = NextRequest | VideoOffer | Pointer | CameraClaim | CameraError | CameraFrame
 
 
 def pack_frame(header: dict[str, Any], payload: bytes) -> bytes:
@@ -222,6 +236,8 @@ def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMes
         return _parse_pointer(obj)
     if kind in ("camera_claim", "camera_error") and max_upload <= 0:
         raise ProtocolError(CLOSE_POLICY, f"{kind}: this widget's source is not the browser")
+    if kind == "video":
+        return _parse_video(obj)
     if kind == "camera_claim":
         return CameraClaim(auto=obj.get("auto") is True)
     if kind == "camera_error":
@@ -229,9 +245,12 @@ def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMes
     if kind != "next":
         shown = kind if isinstance(kind, str) and len(kind) <= 32 else type(kind).__name__
         raise ProtocolError(CLOSE_POLICY, f"unknown message type {shown!r}")
+    key = obj.get("key", False)
+    if not isinstance(key, bool):
+        raise ProtocolError(CLOSE_POLICY, "next.key must be true or false")
     painted = obj.get("painted")
     if painted is None:
-        return NextRequest()
+        return NextRequest(key=key)
     if not isinstance(painted, dict):
         raise ProtocolError(CLOSE_POLICY, "painted must be an object")
     return NextRequest(
@@ -240,8 +259,21 @@ def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMes
             rev=_int(painted.get("rev", 0), "rev"),
             decode_ms=_number(painted.get("decode_ms")),
             paint_ms=_number(painted.get("paint_ms")),
-        )
+        ),
+        key=key,
     )
+
+
+def _parse_video(obj: dict[str, Any]) -> VideoOffer:
+    codecs = obj.get("codecs")
+    if (
+        not isinstance(codecs, list)
+        or len(codecs) > MAX_CODECS
+        or not all(isinstance(name, str) and len(name) <= 16 for name in codecs)
+    ):
+        accepted = f"a list of at most {MAX_CODECS} names of at most 16 characters"
+        raise ProtocolError(CLOSE_POLICY, f"video.codecs must be {accepted}")
+    return VideoOffer(frozenset(name for name in codecs if name in VIDEO_CODECS))
 
 
 def hello(
@@ -282,7 +314,7 @@ STATS_FIELDS = (
     "bytes_per_frame",
     "frame_size",
 )
-VIEWER_STATS_FIELDS = ("fps_sent", "latency_ms", "quality_level")
+VIEWER_STATS_FIELDS = ("fps_sent", "latency_ms", "quality_level", "codec")
 
 
 def stats_message(stream: dict[str, Any], viewer: dict[str, Any]) -> str:
@@ -292,6 +324,8 @@ def stats_message(stream: dict[str, Any], viewer: dict[str, Any]) -> str:
     message.update({key: viewer.get(key) for key in VIEWER_STATS_FIELDS})
     if stream.get("camera") is not None:  # a browser camera's numbers (only such a widget has them)
         message["camera"] = stream["camera"]
+    if stream.get("format") is not None:  # the widget's format: a view that cannot decode video says so
+        message["format"] = stream["format"]
     if stream.get("comm_requests_on") is not None:  # which kernel thread handles comm requests
         message["comm_requests_on"] = stream["comm_requests_on"]
     return json.dumps(message, separators=(",", ":"))

@@ -46,6 +46,10 @@ def capped_settings_at(base: Settings, level: int) -> Settings:
     return dataclasses.replace(base, quality=min(step.quality, base.quality), scale=step.scale)
 
 
+#: Seconds of headroom before a viewer of images climbs one step (a step costs nothing but the next frame).
+IMAGE_UP_AFTER = 5.0
+
+
 class QualityController:
     """Where one viewer stands on the ladder, moved by what it achieves.
 
@@ -59,7 +63,7 @@ class QualityController:
         self,
         *,
         down_after: float = 2.0,
-        up_after: float = 5.0,
+        up_after: float = IMAGE_UP_AFTER,
         slow: float = 0.85,
         headroom: float = 0.5,
     ) -> None:
@@ -70,6 +74,11 @@ class QualityController:
         self.headroom = headroom
         self._slow_since: float | None = None
         self._roomy_since: float | None = None
+
+    def reset(self) -> None:
+        """Back to the top step with no history (a viewer changed what it is sent, e.g. to video)."""
+        self.level = 0
+        self._slow_since = self._roomy_since = None
 
     def observe(self, now: float, fps_painted: float, target_fps: float, trip_s: float | None) -> int:
         """One observation (about once a second); returns the level to encode at from now on.

@@ -24,8 +24,10 @@ from ._demand import Demand
 from ._door import LoopDoor, spawn
 from ._encoder import Encoded, Failure, Look, Process, Settings
 from ._encodes import EncodeCache, adapts
+from ._h264 import VIDEO_UP_AFTER, VideoCache
 from ._origin import OriginPolicy
 from ._protocol import CLOSE_GOING_AWAY, CameraClaim, CameraError, CameraFrame, Pointer, stats_message
+from ._quality import IMAGE_UP_AFTER
 from ._slot import Frame, LatestFrame
 from ._stats import StreamStats
 from ._status import Status
@@ -69,6 +71,8 @@ class Stream:
         self.origins = origins
         self.status = Status(state)
         self.cache = EncodeCache(slot, self._encode_done)
+        #: H.264 chains for viewers that get video (format "h264" or "auto"); shares the image renderer.
+        self.video = VideoCache(self.cache.encoder, self._encode_done)
         self.stats = StreamStats()
         self.viewers: set[Attached] = set()
         self._listener = listener
@@ -113,6 +117,7 @@ class Stream:
         self._changed = asyncio.Event()
         self._executor = executor
         self.cache.attach(loop, executor)
+        self.video.attach(loop, executor)
         self.stats.start(now, self.slot.count, self.cache.encodes)
 
     def detach(self) -> None:
@@ -178,6 +183,7 @@ class Stream:
 
     def leave(self, viewer: Attached) -> None:
         self.viewers.discard(viewer)
+        self.video.leave(viewer.core.seat)
         if self.camera is not None:
             self.camera.leave(viewer)
 
@@ -236,6 +242,24 @@ class Stream:
     async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
         return await self.cache.encoded(frame, self.look, level)
 
+    async def encoded_for(self, core: ViewerCore, frame: Frame) -> Encoded | Failure:
+        """``frame`` as this viewer gets it: video on its encoder chain, or an image from the shared cache,
+        at its automatic-quality level where that applies. Decides before its first await (see
+        ``VideoCache.encoded``)."""
+        look = self.look
+        level = core.quality.level if adapts(look, core.adaptive) else 0
+        video = core.wants_video(look.settings.format)
+        # A video viewer's every step costs a keyframe (~200 KB of noisy 720p): it climbs back only after a
+        # long spell with room to spare, or a viewer just able to carry the top step would flap between the
+        # two, paying a keyframe each way.
+        core.quality.up_after = VIDEO_UP_AFTER if video else IMAGE_UP_AFTER
+        if video:
+            return await self.video.encoded(core.seat, frame, look, level)
+        if core.seat.chain is not None:  # was on video (the offer was withdrawn): its next video needs a key
+            self.video.leave(core.seat)
+            core.seat.need_key = True
+        return await self.cache.encoded(frame, look, level)
+
     async def next_encoded(self, after: Key) -> Encoded | Failure:
         """The newest frame newer than ``after``, encoded once for every viewer that asks for it."""
         return await self.encoded(await self.wait_frame(after))
@@ -263,6 +287,15 @@ class Stream:
         )
         if self.comm_requests_on is not None:
             report["comm_requests_on"] = self.comm_requests_on
+        report["format"] = self.look.settings.format
+        last_video = self.video.last
+        if last_video is not None:
+            report["video"] = {
+                "encodes": self.video.encodes,
+                "encode_ms": round(last_video.encode_ms, 2),
+                "bytes_per_frame": len(last_video.data),
+                "chains": len(self.video.book.chains),
+            }
         if self.camera is not None:
             self.camera.wake()  # a recording or keep_running may want frames with no view asking
             report["camera"] = self.camera.stats()
@@ -270,6 +303,8 @@ class Stream:
         for viewer in viewers:
             if adapts(look, viewer.core.adaptive):
                 viewer.core.adapt(now, self.stats.fps_source, look.max_fps)
+            if look.settings.format == "auto":
+                viewer.core.video_if_slow()
         for viewer in viewers:
             # Each viewer gets the stream's numbers and its own: an overlay that needs no kernel main thread.
             viewer.send_text(stats_message(report, viewer.core.stats(now)))

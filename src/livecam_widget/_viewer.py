@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ._chains import Seat
 from ._encoder import Encoded
 from ._pacing import Pacer, RateMeter, TokenBucket
 from ._protocol import (
@@ -26,6 +27,7 @@ from ._protocol import (
     Painted,
     Pointer,
     ProtocolError,
+    VideoOffer,
     hello,
     parse_client_message,
 )
@@ -62,8 +64,13 @@ class Granted:
     """Decision: the message was a grant (``next``), now counted."""
 
 
+@dataclass(frozen=True)
+class Noted:
+    """Decision: the message changed only this viewer's own state (a video offer); nothing to do."""
+
+
 #: What ``ViewerCore.receive`` decides about one client message: camera messages go on to the stream.
-Decision = Close | Granted | Pointer | CameraClaim | CameraError | CameraFrame
+Decision = Close | Granted | Noted | Pointer | CameraClaim | CameraError | CameraFrame
 
 
 class ViewerCore:
@@ -93,6 +100,13 @@ class ViewerCore:
         self._t_capture: dict[Key, float] = {}
         self._trips: deque[float] = deque(maxlen=16)
         self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
+        #: Video codecs the view decodes (its ``video`` offer), its place on an encoder chain, and whether
+        #: format="auto" moved it to video (for the rest of the connection).
+        self.video_codecs: frozenset[str] = frozenset()
+        self.seat = Seat()
+        self.video_switched = False
+        #: What the last frame sent was coded as: "jpeg", "png" or "h264" (None before any).
+        self.codec: str | None = None
 
     # -- events in ----------------------------------------------------------------------------------------
     def hello(self, state: str, camera: dict[str, Any] | None = None) -> str:
@@ -108,8 +122,15 @@ class ViewerCore:
             request = parse_client_message(message, self.max_upload)
         except ProtocolError as exc:
             return Close(exc.code, exc.reason)
+        if isinstance(request, VideoOffer):
+            if request.codecs != self.video_codecs:
+                self.video_codecs = request.codecs
+                self.seat.need_key = True
+            return Noted()
         if not isinstance(request, NextRequest):
             return request  # pointer and camera messages: counted against the rate limit above; not grants
+        if request.key:
+            self.seat.need_key = True
         if request.painted is not None:
             self._record_paint(request.painted, now, wall)
         if self.outstanding >= self.limits.max_outstanding:
@@ -148,6 +169,7 @@ class ViewerCore:
         key = (encoded.seq, encoded.rev)
         self.last_key = key
         self.outstanding -= 1
+        self.codec = encoded.mime.rpartition("/")[2]
         self._sent.add(now)
         self._t_capture[key] = encoded.t_capture
         self._sent_at[key] = now
@@ -177,6 +199,22 @@ class ViewerCore:
         trip = statistics.median(self._trips) if self._trips else None
         return self.quality.observe(now, self._painted.rate(now), target, trip)
 
+    def wants_video(self, video_format: str, codec: str = "h264") -> bool:
+        """Whether this viewer gets video under the widget's format: "h264" for every viewer that decodes
+        it; "auto" once it decodes it and could not keep up with images (``video_if_slow``)."""
+        if codec not in self.video_codecs:
+            return False
+        return video_format == "h264" or (video_format == "auto" and self.video_switched)
+
+    def video_if_slow(self) -> bool:
+        """format="auto": a viewer that decodes video and stepped below the top of the image quality ladder
+        moves to video, starting at its best quality; True when it moved now."""
+        if self.video_switched or "h264" not in self.video_codecs or self.quality.level == 0:
+            return False
+        self.video_switched = True
+        self.quality.reset()
+        return True
+
     def recent_latencies(self, now: float) -> list[float]:
         """Capture-to-paint latencies (ms) of the paints reported in the last 2 s."""
         return [latency for at, latency in self._latencies if at > now - 2.0]
@@ -190,4 +228,5 @@ class ViewerCore:
             "outstanding": self.outstanding,
             "requests": self.requests,
             "quality_level": self.quality.level,
+            "codec": self.codec,
         }

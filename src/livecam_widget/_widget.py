@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import anywidget
 import traitlets
 
-from . import _frontend, _registry
+from . import _frontend, _h264, _registry
 from ._checks import checked_max_fps, checked_max_size, checked_quality
-from ._encoder import FORMATS, Look, Settings, process_failure
+from ._encoder import FORMATS, VIDEO_FORMATS, Look, Settings, process_failure
 from ._frames import CHANNELS, Image
 from ._pointer import Handler
 from ._protocol import PATH_PREFIX
@@ -60,8 +60,10 @@ class LiveFrame(anywidget.AnyWidget):
     quality = traitlets.Union([traitlets.Int(), traitlets.Unicode()], default_value=80)
     #: Downscale for display so the longest side is at most this many pixels; 0 keeps the size.
     max_size = traitlets.Int(0)
-    #: "jpeg" (fast, small) or "png" (lossless).
-    format = traitlets.Enum(tuple(FORMATS), default_value="jpeg")
+    #: "jpeg" (fast, small), "png" (lossless), "h264" (video: a fraction of JPEG's bytes, for slow links;
+    #: needs PyAV, and views that decode it with WebCodecs, the others get JPEG) or "auto" (JPEG, and H.264
+    #: for a view whose link cannot carry the JPEG frames).
+    format = traitlets.Enum((*FORMATS, *VIDEO_FORMATS), default_value="jpeg")
     #: Channel order of incoming 3/4-channel frames: "bgr" (OpenCV) or "rgb".
     channels = traitlets.Enum(CHANNELS, default_value="bgr")
     #: frame -> frame, applied before display (BGR uint8 in); reassign any time.
@@ -329,6 +331,14 @@ class LiveFrame(anywidget.AnyWidget):
     @traitlets.validate("max_fps")
     def _check_fps(self, proposal: Any) -> float:
         return _trait_checked("max_fps", checked_max_fps, proposal["value"])
+
+    @traitlets.validate("format")
+    def _check_format(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        missing = _h264.available() if value in VIDEO_FORMATS else None
+        if missing is not None:
+            raise traitlets.TraitError(missing)
+        return value
 
     @traitlets.validate("quality")
     def _check_quality(self, proposal: Any) -> int | str:

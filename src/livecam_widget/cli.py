@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from ._checks import checked_max_fps, checked_max_size, checked_quality
 
-FORMATS = ("jpeg", "png")
+FORMATS = ("jpeg", "png", "h264", "auto")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     max_fps, quality, max_size = map(_checked, (checked_max_fps, checked_quality, checked_max_size))
     serve.add_argument("--max-fps", type=max_fps, default=30.0, help="per-viewer frame cap (0: none)")
     serve.add_argument("--quality", type=quality, default=80, help="JPEG quality 1..100, or 'auto'")
-    serve.add_argument("--format", choices=FORMATS, default="jpeg", help="jpeg (default) or png (lossless)")
+    serve.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jpeg",
+        help="jpeg (default), png (lossless), h264 (video, needs PyAV) or auto (H.264 for slow links)",
+    )
     serve.add_argument("--max-size", type=max_size, default=0, help="downscale the longest side to this")
     serve.add_argument("--loop", action="store_true", help="repeat a video file")
     return parser

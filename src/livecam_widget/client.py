@@ -4,6 +4,10 @@ async with FrameClient(lf.url) as client:
     frame = await client.next()          # one request, one frame
     image = frame.decode()               # numpy BGR
     print(frame.seq, frame.age_ms)
+
+``FrameClient(url, video=True)`` offers H.264 (docs/protocol.md, "Video frames") and decodes every video frame
+as it arrives with PyAV (a chain's frames must all be decoded, in order); ``frame.decode()`` then returns the
+decoded picture as for an image.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ class ReceivedFrame:
     header: dict[str, Any]
     data: bytes
     t_received: float = field(default_factory=time.time)
+    #: A video frame's picture, decoded on arrival (None for an image, or a video frame not decodable).
+    image: Image | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return str(self.header.get("mime", "")).startswith("video/")
 
     @property
     def seq(self) -> int:
@@ -44,15 +54,57 @@ class ReceivedFrame:
         return (self.t_received - float(self.header["t_capture"])) * 1000.0
 
     def decode(self) -> Image:
+        if self.is_video:
+            if self.image is None:
+                raise ValueError(f"video frame {self.seq} was not decoded (not a keyframe after a lost one?)")
+            return self.image
         image = cv2.imdecode(np.frombuffer(self.data, np.uint8), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise ValueError(f"could not decode {self.header.get('mime')} frame {self.seq}")
         return image
 
 
+class H264Decoder:
+    """PyAV's H.264 decoder for one connection: every video frame goes through it, in order."""
+
+    def __init__(self) -> None:
+        import av
+
+        self._context = av.CodecContext.create("h264", "r")
+        self._chain: int | None = None
+        #: Delta frames that arrived without the chain's state (dropped; the next grant asks for a key).
+        self.lost = 0
+
+    def decode(self, header: dict[str, Any], data: bytes) -> Image | None:
+        import av
+
+        chain = header.get("chain")
+        if not header.get("key") and chain != self._chain:
+            self.lost += 1
+            return None
+        self._chain = chain
+        frames = self._context.decode(av.Packet(data))
+        if not frames:
+            return None
+        image: Image = frames[-1].to_ndarray(format="bgr24")
+        return image
+
+
 class FrameClient:
-    def __init__(self, url: str, *, origin: str | None = None, open_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        origin: str | None = None,
+        open_timeout: float = 10.0,
+        video: bool = False,
+        decode_video: bool = True,
+    ) -> None:
         self.url = url
+        self.video = video
+        #: Decode video frames as they arrive (else the caller decodes them, in order, with H264Decoder).
+        self.decode_video = decode_video
+        self._decoder: H264Decoder | None = None
         self.origin = origin
         self.open_timeout = open_timeout
         self.hello: dict[str, Any] | None = None
@@ -71,6 +123,9 @@ class FrameClient:
             open_timeout=self.open_timeout,
             logger=redacting_logger("livecam_widget.client"),
         )
+        if self.video:
+            self._decoder = H264Decoder() if self.decode_video else None
+            await self._ws.send(json.dumps({"type": "video", "codecs": ["h264"]}))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -88,10 +143,13 @@ class FrameClient:
         if self._ws is not None and self._ws.state is not State.CLOSED:
             await self._ws.close()
 
-    async def request(self, count: int = 1, *, report_paint: bool = True) -> None:
-        """Grant ``count`` frames; the first grant reports the last received frame as painted."""
+    async def request(self, count: int = 1, *, report_paint: bool = True, key: bool = False) -> None:
+        """Grant ``count`` frames; the first grant reports the last received frame as painted (and, with
+        ``key``, asks for a video keyframe)."""
         for _ in range(count):
             message: dict[str, Any] = {"type": "next"}
+            if key:
+                message["key"], key = True, False
             if report_paint and self._last is not None:
                 message["painted"] = {"seq": self._last.seq, "rev": self._last.rev}
                 report_paint = False
@@ -107,6 +165,8 @@ class FrameClient:
                     continue
                 header, data = unpack_frame(message)
                 frame = ReceivedFrame(header, bytes(data))
+                if frame.is_video and self._decoder is not None:
+                    frame.image = self._decoder.decode(header, frame.data)
                 self._last = frame
                 return frame
 
