@@ -111,3 +111,78 @@ export function recorder() {
     close: (/** @type {number} */ code) => events.push(["close", code]),
   };
 }
+
+/**
+ * Stand-ins for WebCodecs' VideoDecoder and EncodedVideoChunk, with a decoder's rules as browsers enforce them
+ * (decode() throws before configure() and, after each configure(), until a keyframe; close() throws on a closed
+ * decoder). A test plays the decoder's side with `emit(timestamp)` (a picture out) and `fail(message)`.
+ * @returns {{Decoder: any, Chunk: any, made: any[]}}  `made`: every decoder, newest last
+ */
+export function fakeWebCodecs() {
+  /** @type {any[]} */
+  const made = [];
+  class Chunk {
+    /** @param {{type: string, timestamp: number, data: Uint8Array}} init */
+    constructor({ type, timestamp, data }) {
+      Object.assign(this, { type, timestamp, data: Uint8Array.from(data) }); // a copy, as the browser makes
+    }
+  }
+  class Decoder {
+    /** @param {{output: (frame: any) => void, error: (error: any) => void}} init */
+    constructor(init) {
+      this.init = init;
+      this.state = "unconfigured";
+      /** @type {any[]} */
+      this.configs = [];
+      /** @type {any[]} */
+      this.chunks = [];
+      this.keyRequired = true;
+      made.push(this);
+    }
+
+    /** @param {any} config */
+    configure(config) {
+      if (this.state === "closed") throw new DOMException("closed", "InvalidStateError");
+      this.configs.push(config);
+      this.state = "configured";
+      this.keyRequired = true;
+    }
+
+    /** @param {any} chunk */
+    decode(chunk) {
+      if (this.state !== "configured") throw new DOMException(`decode() while ${this.state}`, "InvalidStateError");
+      if (this.keyRequired && chunk.type !== "key") throw new DOMException("a key frame is required", "DataError");
+      this.keyRequired = false;
+      this.chunks.push(chunk);
+    }
+
+    flush() {
+      throw new Error("flush() called: after it the next chunk must be a keyframe");
+    }
+
+    close() {
+      if (this.state === "closed") throw new DOMException("closed", "InvalidStateError");
+      this.state = "closed";
+    }
+
+    /** The picture of the chunk with `timestamp` comes out. @param {number} timestamp */
+    emit(timestamp) {
+      const frame = {
+        timestamp,
+        closed: false,
+        close() {
+          this.closed = true;
+        },
+      };
+      this.init.output(frame);
+      return frame;
+    }
+
+    /** The decoder fails, as browsers report it: closed first, then the error callback. @param {string} message */
+    fail(message, name = "EncodingError") {
+      this.state = "closed";
+      this.init.error(new DOMException(message, name));
+    }
+  }
+  return { Decoder, Chunk, made };
+}

@@ -129,6 +129,7 @@ export class PullLoop {
     this._minGapMs = 0; // from hello.max_messages_per_s
     this._lastSend = -Infinity;
     this._wakePending = false;
+    this._keyWanted = false; // the next grant asks for a video keyframe (see requestKey)
   }
 
   /** Frames painted during the last second. */
@@ -241,6 +242,28 @@ export class PullLoop {
   }
 
   /**
+   * Frame `id` brings no picture, and that is no error (a video frame the decoder cannot use before the next
+   * keyframe, or one lost with a failed decoder): free its place in the pipeline so the next grant goes out,
+   * without the error badge `failed()` shows.
+   * @param {number} id
+   */
+  skipped(id) {
+    if (this._ended || !this._inFlight.has(id)) return;
+    this._inFlight.delete(id);
+    this._pump();
+  }
+
+  /**
+   * The view's video decoder lost its state: the next grant on this connection says `key: true`, once, so the
+   * next video frame is a keyframe. Call it before `skipped()`/`failed()` frees the grant it should ride on.
+   * A new connection needs none (its first video frame is a keyframe).
+   */
+  requestKey() {
+    if (this._ended || !this._open) return;
+    this._keyWanted = true;
+  }
+
+  /**
    * Change how many frames may be in the pipeline; a deeper pipeline asks for the next frame at once.
    * @param {number} depth
    */
@@ -325,8 +348,11 @@ export class PullLoop {
       this._io.scheduleWake(Math.ceil(wait));
       return;
     }
+    /** @type {{type: "next", painted?: PaintedReport, key?: true}} */
     const msg = this._report ? { type: "next", painted: this._report } : { type: "next" };
+    if (this._keyWanted) msg.key = true;
     this._report = null;
+    this._keyWanted = false;
     this._granted++;
     this._lastSend = now;
     this._io.send(JSON.stringify(msg));
@@ -434,13 +460,13 @@ export class TransportPlan {
 }
 
 /**
- * @typedef {{width?: number, height?: number, source_width?: number, source_height?: number}} ShownHeader
- *   what the overlay reads of the header of the frame on screen
+ * @typedef {{width?: number, height?: number, source_width?: number, source_height?: number, mime?: string}}
+ *   ShownHeader what the overlay reads of the header of the frame on screen
  */
 
 /**
- * The overlay's frame line: its size (and the source's, when downscaled) and encoded bytes; null before any
- * frame.
+ * The overlay's frame line: its size (and the source's, when downscaled), encoded bytes and the codec it came
+ * by (`jpeg`, `png`, `h264`: the header's mime); null before any frame.
  * @param {ShownHeader | null} header @param {number} bytes
  * @returns {string | null}
  */
@@ -450,7 +476,8 @@ export function frameLine(header, bytes) {
   const sw = header.source_width;
   const sh = header.source_height;
   if (sw && sh && (sw !== header.width || sh !== header.height)) size += ` (of ${sw}x${sh})`;
-  return `${size} · ${(bytes / 1024).toFixed(1)} KiB`;
+  const codec = typeof header.mime === "string" && header.mime ? ` · ${header.mime.replace(/^[^/]*\//, "")}` : "";
+  return `${size} · ${(bytes / 1024).toFixed(1)} KiB${codec}`;
 }
 
 /**
@@ -460,6 +487,8 @@ export function frameLine(header, bytes) {
  * @property {ShownHeader | null} header  header of the frame on screen
  * @property {number} bytes  encoded size of the frame on screen
  * @property {string | null} transport
+ * @property {string | null} [videoUnavailable]  why this view cannot take H.264 (VideoOffer.unavailable); null:
+ *   it can, or does not know yet
  */
 
 /**
@@ -468,7 +497,7 @@ export function frameLine(header, bytes) {
  * @param {OverlayInput} input
  * @returns {string[]}
  */
-export function overlayLines({ fps, server, header, bytes, transport }) {
+export function overlayLines({ fps, server, header, bytes, transport, videoUnavailable = null }) {
   const num = (/** @type {unknown} */ v, digits = 1) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
   const lines = [`painted ${fps} fps · source ${num(server?.fps_source)} fps`];
   lines.push(`latency ${num(server?.latency_ms, 0)} ms`);
@@ -479,6 +508,10 @@ export function overlayLines({ fps, server, header, bytes, transport }) {
   }
   const frame = frameLine(header, bytes);
   if (frame) lines.push(frame);
+  // The widget sends H.264 (or may, under "auto") to views that offered it; this one could not.
+  if (videoUnavailable && (server?.format === "h264" || server?.format === "auto")) {
+    lines.push(`h264 unavailable here: ${videoUnavailable} (showing JPEG)`);
+  }
   lines.push(`dropped ${typeof server?.dropped === "number" ? server.dropped : "–"}`);
   if (typeof server?.quality_level === "number" && server.quality_level > 0) {
     lines.push(`auto quality: step ${server.quality_level} down`); // this view could not keep up

@@ -608,6 +608,27 @@ test("frameLine: size, source size when downscaled, KiB; null without a frame", 
   assert.equal(frameLine({ width: 240, height: 120, source_width: 480, source_height: 240 }, 1024), "240x120 (of 480x240) · 1.0 KiB");
 });
 
+test("frameLine names the codec the frame on screen came by", () => {
+  assert.equal(frameLine({ width: 480, height: 240, mime: "video/h264" }, 1536), "480x240 · 1.5 KiB · h264");
+  assert.equal(frameLine({ width: 480, height: 240, mime: "image/jpeg" }, 1536), "480x240 · 1.5 KiB · jpeg");
+  assert.equal(frameLine({ width: 4, height: 2, mime: "image/png" }, 1024), "4x2 · 1.0 KiB · png");
+});
+
+test("overlayLines: says when the widget sends H.264 but this view cannot take it, and why", () => {
+  const reason = "this browser has no WebCodecs VideoDecoder";
+  const header = { width: 4, height: 2, mime: "image/jpeg" };
+  const lines = (format, videoUnavailable) =>
+    overlayLines({ fps: 5, server: { format }, header, bytes: 1024, transport: "websocket", videoUnavailable });
+  const note = `h264 unavailable here: ${reason} (showing JPEG)`;
+  assert.deepEqual(lines("h264", reason).slice(2, 4), ["4x2 · 1.0 KiB · jpeg", note]);
+  assert.ok(lines("auto", reason).includes(note));
+  for (const format of ["jpeg", "png", undefined]) assert.ok(!lines(format, reason).some((l) => l.includes("h264")));
+  assert.ok(!lines("h264", null).some((l) => l.includes("unavailable"))); // it can, or the probe has not answered
+  // Without the field (callers that know nothing of video): no such line.
+  const plain = overlayLines({ fps: 5, server: { format: "h264" }, header, bytes: 1024, transport: "websocket" });
+  assert.ok(!plain.some((l) => l.includes("unavailable")));
+});
+
 test("closedOverlayLines: says closed, no rates or latency, the last frame and its real transport", () => {
   const lines = closedOverlayLines({ header: { width: 480, height: 240 }, bytes: 2048, via: "websocket" });
   assert.deepEqual(lines, ["closed · no more frames", "last frame 480x240 · 2.0 KiB", "via websocket"]);
@@ -710,4 +731,47 @@ test("paintStep skips one frame only after a standing queue lasted STANDING_QUEU
   // One frame waiting (the page keeps up, nothing queued behind it) resets the count: no skip ever.
   assert.deepEqual(paintStep(STANDING_QUEUE_RAFS, 1), { behind: 0, skip: false });
   assert.deepEqual(paintStep(0, 0), { behind: 0, skip: false });
+});
+
+test("requestKey: the next grant says key: true, once, with the paint report when there is one", () => {
+  const { loop, rec } = makeLoop();
+  const a = liveWithFrame(loop);
+  loop.requestKey(); // the view's decoder cannot use frame a
+  loop.skipped(a);
+  assert.deepEqual(rec.sent.slice(1), [{ type: "next", key: true }]);
+  const b = loop.frame(jpeg(2));
+  loop.painted(b);
+  assert.deepEqual(rec.sent[2], { type: "next", painted: { seq: 2, rev: 0 } }); // asked once only
+  const c = loop.frame(jpeg(3));
+  loop.requestKey();
+  assert.equal(rec.sent.length, 3); // no grant of its own: it rides on the next one
+  loop.painted(c);
+  assert.deepEqual(rec.sent[3], { type: "next", painted: { seq: 3, rev: 0 }, key: true });
+});
+
+test("requestKey belongs to its connection: a new one starts with a keyframe anyway", () => {
+  const { loop, rec } = makeLoop();
+  liveWithFrame(loop);
+  loop.requestKey();
+  loop.closed(1006);
+  loop.requestKey(); // no connection: nothing to ask on
+  loop.opened();
+  assert.deepEqual(rec.sent, [{ type: "next" }, { type: "next" }]);
+});
+
+test("skipped frees the frame's grant without an error; an unknown or retired id does nothing", () => {
+  const { loop, rec } = liveAtDepth2();
+  const a = loop.frame(jpeg(1));
+  const b = loop.frame(jpeg(2));
+  loop.skipped(a);
+  assert.deepEqual(rec.sent[2], { type: "next" });
+  loop.setVisible(true); // recomputes the state: still no error to show
+  assert.deepEqual([loop.state, loop.detail], ["live", null]);
+  assert.equal(loop.wants(a), false);
+  loop.skipped(a);
+  loop.skipped(99);
+  assert.equal(rec.sent.length, 3);
+  loop.painted(b);
+  assert.equal(rec.sent.length, 4);
+  assert.equal(loop.stats.painted, 1);
 });

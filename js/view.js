@@ -15,6 +15,7 @@ import {
 import { BrowserCamera, rememberCamera } from "./camera.js";
 import { CommRouter } from "./router.js";
 import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports.js";
+import { VIDEO_MIME, VideoOffer, VideoPipe, videoSupport } from "./video.js";
 
 // One view of a LiveFrame: a canvas, a status badge, hover controls, an optional stats overlay. Pacing and
 // state live in PullLoop, the choice of transport in TransportPlan (pull.js), connections in transports.js;
@@ -36,13 +37,22 @@ import { jupyterBaseUrl, openTransport, transportCandidates } from "./transports
 /**
  * A decoded frame waiting for its animation frame.
  * @typedef {object} DecodedFrame
- * @property {ImageBitmap} bitmap
+ * @property {ImageBitmap | VideoFrame} bitmap  an image's bitmap or a video frame's picture (both close())
  * @property {any} header
  * @property {number} id  the frame's id in `pull`
  * @property {PullLoop} pull  the loop that received it
  * @property {number} bytes  its encoded size
  * @property {import("./pull.js").TransportName} kind  the transport it came by
  * @property {number} decodeMs
+ */
+
+/**
+ * What the view hands its VideoPipe along with a video frame, to queue its picture like a bitmap.
+ * @typedef {object} VideoMeta
+ * @property {PullLoop} pull  the loop that received it
+ * @property {number} serial  the connection it came on
+ * @property {number} bytes  its encoded size
+ * @property {import("./pull.js").TransportName} kind  the transport it came by
  */
 
 /** A press that moves less than this (CSS px) before release is a click, else a drag. */
@@ -165,6 +175,9 @@ export class LiveView {
     // The standalone page (`livecam serve`) has a read-only model: there the overlay is this view's own.
     this.syncedModel = typeof model.set === "function";
     this.localOverlay = false;
+    /** H.264: offered on each connection when this page can decode it (video.js) */
+    this.videoOffer = new VideoOffer(videoSupport());
+    this.video = this._newVideo();
     this.plan = this._newPlan();
     this.loop = this._newLoop();
     /** @type {BrowserCamera | null} this view's camera, for a widget whose source is the browser */
@@ -263,6 +276,7 @@ export class LiveView {
     this.reconnectTimer = this.wakeTimer = undefined;
     this.raf = 0;
     for (const frame of this.decoded.splice(0)) frame.bitmap.close();
+    this.video.reset();
     this.connSerial++;
     this.conn?.close();
     this.conn = null;
@@ -297,6 +311,25 @@ export class LiveView {
       visible: this.visible(),
     });
     return loop;
+  }
+
+  /** @returns {VideoPipe<VideoMeta>} this view's H.264 decoder; its pictures join `decoded` like bitmaps */
+  _newVideo() {
+    /** @type {VideoPipe<VideoMeta>} */
+    const video = new VideoPipe({
+      Decoder: globalThis.VideoDecoder,
+      Chunk: globalThis.EncodedVideoChunk,
+      output: (picture, { id, header, meta }, decodeMs) => {
+        const { pull, serial, bytes, kind } = meta;
+        this.queueDecoded(serial, { bitmap: picture, header, id, pull, bytes, kind, decodeMs });
+      },
+      skipped: ({ id, meta }) => meta.pull.skipped(id),
+      // The pipe is reset with every connection (and so with every loop): its frames are the current loop's.
+      requestKey: () => this.loop.requestKey(),
+      withdraw: (reason) => this.videoOffer.withdraw(reason, (text) => this.conn?.send(text)),
+      now: () => performance.now(),
+    });
+    return video;
   }
 
   /** @returns {TransportPlan} the transports to try, from the model's `transport` and what this page offers */
@@ -339,11 +372,17 @@ export class LiveView {
     const mine = () => serial === this.connSerial;
     const loop = this.loop;
     loop.setDepth(PIPELINE_DEPTH[kind]);
+    this.video.reset(); // a new connection's first video frame is a keyframe
     this.conn = openTransport(
       kind,
       { model: this.model, page: location, baseUrl: jupyterBaseUrl(), router: () => this.commRouter() },
       {
-        open: () => mine() && loop.opened(),
+        open: () => {
+          if (!mine()) return;
+          // Before the first grant if the probe has answered, so that grant can already bring video.
+          this.videoOffer.opened((text) => this.conn?.send(text), mine);
+          loop.opened();
+        },
         text: (text) => {
           if (!mine()) return;
           if (CAMERA_TEXT.test(text)) this.onCameraText(text);
@@ -358,6 +397,7 @@ export class LiveView {
           if (!mine()) return;
           this.conn = null;
           this.connSerial++;
+          this.video.reset();
           if (code !== 1001) this.plan.failed();
           else this._cameraOff(); // the widget closed: nothing will ask for camera frames again
           loop.closed(code);
@@ -374,6 +414,12 @@ export class LiveView {
     // Bound now: after a URL change `this.loop` is a new PullLoop whose frame ids restart at 1.
     const pull = this.loop;
     const id = pull.frame(header);
+    if (header.mime === VIDEO_MIME) {
+      // Decoded now, in the order frames arrive, even one whose picture will not be painted: the decoder's
+      // state depends on every frame of its chain. Its picture comes back through queueDecoded.
+      if (id) this.video.decode(id, header, bytes, { pull, serial, bytes: bytes.byteLength, kind });
+      return;
+    }
     const t0 = performance.now();
     let bitmap;
     try {
@@ -383,15 +429,23 @@ export class LiveView {
       return;
     }
     const decodeMs = performance.now() - t0;
+    this.queueDecoded(serial, { bitmap, header, id, pull, bytes: bytes.byteLength, kind, decodeMs });
+  }
+
+  /**
+   * A frame is decoded (an image's bitmap or a video frame's picture): queue it for painting, or close it.
+   * @param {number} serial  the connection it came on @param {DecodedFrame} frame
+   */
+  queueDecoded(serial, frame) {
+    const { id, pull } = frame;
     // Gone: the connection changed while decoding, or a newer frame was painted first (pipeline depth 2).
     if (serial !== this.connSerial || !pull.wants(id)) {
-      bitmap.close();
+      frame.bitmap.close();
       return;
     }
     // One frame per animation frame, in order: a frame decoded while another waits is shown at the next
     // one rather than dropped, so a view at depth 2 shows nearly every frame it asked for (paintStep skips
     // one only to drain a standing queue).
-    const frame = { bitmap, header, id, pull, bytes: bytes.byteLength, kind, decodeMs };
     const later = this.decoded.findIndex((f) => f.id > id);
     this.decoded.splice(later < 0 ? this.decoded.length : later, 0, frame);
     if (!this.raf) this.raf = requestAnimationFrame(this.paintDecoded);
@@ -424,12 +478,14 @@ export class LiveView {
    * Draw a decoded frame (and close it). quality="auto" may send fewer pixels (full_width/full_height say how
    * many were meant): draw them at full size, so the picture, the pointer mapping and the layout do not change
    * with the level.
-   * @param {ImageBitmap} bitmap @param {any} header
+   * @param {ImageBitmap | VideoFrame} bitmap @param {any} header
    */
   paint(bitmap, header) {
     const { canvas } = this;
-    const w = Number(header.full_width) || Number(header.width) || bitmap.width;
-    const h = Number(header.full_height) || Number(header.height) || bitmap.height;
+    // A VideoFrame has no width/height of its own: its display size is the picture's.
+    const own = "displayWidth" in bitmap ? { width: bitmap.displayWidth, height: bitmap.displayHeight } : bitmap;
+    const w = Number(header.full_width) || Number(header.width) || own.width;
+    const h = Number(header.full_height) || Number(header.height) || own.height;
     if (canvas.width !== w || canvas.height !== h) {
       canvas.width = w; // resizing clears the canvas, so only when the size really changes
       canvas.height = h;
@@ -568,7 +624,13 @@ export class LiveView {
     const lines =
       this.state === "closed"
         ? closedOverlayLines({ ...frame, via: this.shownVia })
-        : overlayLines({ ...frame, fps: this.loop.fps, server: this.loop.serverStats, transport: this.plan.current });
+        : overlayLines({
+            ...frame,
+            fps: this.loop.fps,
+            server: this.loop.serverStats,
+            transport: this.plan.current,
+            videoUnavailable: this.videoOffer.unavailable,
+          });
     this.overlay.textContent = lines.join("\n");
   };
 
