@@ -28,7 +28,6 @@ def make_frames(width: int, height: int, count: int, seed: int = 0) -> list[Fram
     key = (width, height, count)
     if key in _cache:
         return _cache[key]
-    pattern = TestPattern(width, height)
     rng = np.random.default_rng(seed)
     # A small bank of noise fields, reused round-robin: each frame still differs (the pattern moves and
     # carries its number), and generating 120 full-size gaussian fields would dominate the suite's start-up.
@@ -36,14 +35,21 @@ def make_frames(width: int, height: int, count: int, seed: int = 0) -> list[Fram
         (rng.standard_normal((height, width, 3), dtype=np.float32) * NOISE_SIGMA).astype(np.int16)
         for _ in range(min(count, 8))
     ]
-    t0 = 1_700_000_000.0
     frames = []
-    for i in range(count):
-        base = pattern.frame(i + 1, t0 + i / 60.0).astype(np.int16)
+    for i, scene in enumerate(make_scene(width, height, count)):
+        base = scene.astype(np.int16)
         base += bank[i % len(bank)]
         frames.append(np.clip(base, 0, 255).astype(np.uint8))
     _cache[key] = frames
     return frames
+
+
+def make_scene(width: int, height: int, count: int) -> list[Frame]:
+    """The frames of ``make_frames`` without their sensor noise: the scene the camera saw (bench.quality
+    measures picture quality against both)."""
+    pattern = TestPattern(width, height)
+    t0 = 1_700_000_000.0
+    return [pattern.frame(i + 1, t0 + i / 60.0) for i in range(count)]
 
 
 class Call(NamedTuple):

@@ -1,13 +1,24 @@
-"""What automatic quality gains on a limited link: `quality="auto"` against fixed quality 80, same run.
+"""Images or video on a limited link: JPEG at fixed quality, JPEG with `quality="auto"`, H.264, same run.
 
-    python -m bench.quality                # 20 s per case after 6 s of settling, about 2 minutes
+    python -m bench.quality                # 20 s per case after 6 s of settling, about 4 minutes
     python -m bench.quality --seconds 40
 
-1280x720 frames at 60 fps (bench/frames.py: test pattern plus sensor noise, ~100 KB at quality 80) go
+1280x720 frames at 60 fps (bench/frames.py: test pattern plus sensor noise, ~100 KB at JPEG quality 80) go
 to one LiveFrame (max_fps 30); one viewer pulls through the token-bucket link of bench/proxy.py at 20 and
 5 Mbit/s, granting the next frame (with a paint report) as soon as one arrives, as the browser does after
-painting. Reported: frames per second received, age on arrival (now - t_capture) p50/p95, and the bytes
-per frame, with the quality level the viewer settled on.
+painting. The cases: `format="jpeg"` at quality 80 and at "auto", `format="h264"` at quality 80 (CRF 23)
+and `format="auto"` (JPEG until the link cannot carry it, then H.264). The viewer offers H.264 as a browser
+with WebCodecs does.
+
+Reported: frames per second received, age on arrival (now - t_capture) p50/p95, bytes per frame, the
+quality level the viewer settled on, the codec of the last frame, the kernel's encode time per frame (its
+stats), the benchmark process's CPU (server and receiving client; decoding is done afterwards) and the
+picture quality: PSNR (every frame) and SSIM (every 10th) of the decoded frames against the frames the
+producer fed, at the source's size (a downscaled frame is scaled back up, as the view draws it), and PSNR
+against the same frames without their sensor noise ("scene"). Against the fed frames the noise dominates
+(sigma 6 caps any codec that drops it near 32.6 dB); against the scene, what a codec keeps of the
+picture's edges shows. Video frames are decoded in order with PyAV after the measurement, as a view
+decodes them on arrival.
 """
 
 from __future__ import annotations
@@ -18,41 +29,95 @@ import statistics
 import time
 from typing import Any
 
-from bench.frames import Producer, make_frames
+import cv2
+import numpy as np
+
+from bench.frames import Producer, make_frames, make_scene
 from bench.proxy import TokenBucketLink
 from livecam_widget import LiveFrame
-from livecam_widget.client import FrameClient
+from livecam_widget.client import FrameClient, H264Decoder, ReceivedFrame
+
+CASES = (("jpeg", 80), ("jpeg", "auto"), ("h264", 80), ("auto", 80))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two gray images (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5)."""
+    x, y = (cv2.cvtColor(i, cv2.COLOR_BGR2GRAY).astype(np.float64) for i in (a, b))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (11, 11), 1.5)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(index.mean())
+
+
+def picture_quality(
+    received: list[ReceivedFrame], frames: list[np.ndarray], scene: list[np.ndarray]
+) -> tuple[float, float, float]:
+    """(mean PSNR, mean SSIM, mean PSNR against the scene) of what the viewer got against what was fed
+    (``seq`` n is ``frames[n-1]``, cycled). Video frames are decoded in arrival order, each chain from its
+    keyframe."""
+    decoder = H264Decoder()
+    psnrs, ssims, scene_psnrs = [], [], []
+    for i, frame in enumerate(received):
+        if frame.is_video:
+            image = decoder.decode(frame.header, frame.data)
+            if image is None:
+                continue
+        else:
+            image = frame.decode()
+        source = frames[(frame.seq - 1) % len(frames)]
+        height, width = source.shape[:2]
+        if image.shape[:2] != (height, width):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        psnrs.append(cv2.PSNR(image, source))
+        scene_psnrs.append(cv2.PSNR(image, scene[(frame.seq - 1) % len(scene)]))
+        if i % 10 == 0:
+            ssims.append(ssim(image, source))
+    return statistics.fmean(psnrs), statistics.fmean(ssims), statistics.fmean(scene_psnrs)
 
 
 async def pull(url: str, settle: float, seconds: float, lf: LiveFrame) -> dict[str, Any]:
-    ages: list[float] = []
-    sizes: list[int] = []
-    async with FrameClient(url) as client:
+    received: list[ReceivedFrame] = []
+    async with FrameClient(url, video=True, decode_video=False) as client:
         started = time.monotonic()
         while time.monotonic() - started < settle:
-            await client.next(timeout=30)
-        started = time.monotonic()
-        count = 0
+            received.append(await client.next(timeout=30))  # kept: video decodes from the first keyframe
+        measured_from = len(received)
+        started, cpu0 = time.monotonic(), time.process_time()
         while time.monotonic() - started < seconds:
-            frame = await client.next(timeout=30)
-            count += 1
-            ages.append(frame.age_ms)
-            sizes.append(len(frame.data))
-        elapsed = time.monotonic() - started
-        viewers = lf.stats.get("viewers") or [{}]  # read while still connected
-    ages.sort()
+            received.append(await client.next(timeout=30))
+        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu0
+        stats = lf.stats  # read while still connected
+    measured = received[measured_from:]
+    ages = sorted(frame.age_ms for frame in measured)
+    viewer = (stats.get("viewers") or [{}])[0]
+    video = stats.get("video")
+    encode_ms = video["encode_ms"] if video and viewer.get("codec") == "h264" else stats.get("encode_ms")
+    psnr, mean_ssim, scene_psnr = picture_quality(
+        received, make_frames(1280, 720, 60), make_scene(1280, 720, 60)
+    )
     return {
-        "fps": count / elapsed,
+        "fps": len(measured) / elapsed,
         "p50": ages[len(ages) // 2],
         "p95": ages[min(len(ages) - 1, int(len(ages) * 0.95))],
-        "kb": statistics.fmean(sizes) / 1024,
-        "level": viewers[0].get("quality_level", "-"),
+        "kb": statistics.fmean(len(frame.data) for frame in measured) / 1024,
+        "level": viewer.get("quality_level", "-"),
+        "codec": viewer.get("codec", "-"),
+        "encode_ms": encode_ms,
+        "cpu": 100.0 * cpu / elapsed,
+        "psnr": psnr,
+        "ssim": mean_ssim,
+        "scene": scene_psnr,
     }
 
 
-async def case(quality: Any, mbit: float, settle: float, seconds: float) -> dict[str, Any]:
+async def case(fmt: str, quality: Any, mbit: float, settle: float, seconds: float) -> dict[str, Any]:
     frames = make_frames(1280, 720, 60)
-    with LiveFrame(max_fps=30, quality=quality) as lf:
+    with LiveFrame(max_fps=30, quality=quality, format=fmt) as lf:
         producer = Producer(frames, 60, lf.update).start()
         link = TokenBucketLink(("127.0.0.1", lf.port), mbit * 1e6)
         await link.start()
@@ -70,22 +135,28 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=6.0, help="seconds before measuring (auto adapts)")
+    parser.add_argument("--links", default="20,5", help="link rates in Mbit/s, comma-separated")
     args = parser.parse_args()
     rows = []
-    for mbit in (20.0, 5.0):
-        for quality in (80, "auto"):
-            result = asyncio.run(case(quality, mbit, args.settle, args.seconds))
-            rows.append((mbit, quality, result))
-            print(f"  {mbit:g} Mbit/s quality={quality}: {result}", flush=True)
+    for mbit in (float(rate) for rate in args.links.split(",")):
+        for fmt, quality in CASES:
+            result = asyncio.run(case(fmt, quality, mbit, args.settle, args.seconds))
+            rows.append((mbit, fmt, quality, result))
+            print(f"  {mbit:g} Mbit/s format={fmt} quality={quality}: {result}", flush=True)
     print()
     print(
         f"1280x720 at 60 fps, max_fps 30, one viewer via the link, {args.seconds:g} s after {args.settle:g} s"
     )
-    print(f"{'link':>10} {'quality':>8} {'fps':>6} {'age p50':>8} {'p95':>6} {'KB/frame':>9} {'level':>6}")
-    for mbit, quality, r in rows:
+    print(
+        f"{'link':>10} {'format':>6} {'quality':>8} {'fps':>6} {'age p50':>8} {'p95':>6} {'KB/frame':>9} "
+        f"{'level':>6} {'codec':>6} {'enc ms':>7} {'CPU %':>6} {'PSNR':>6} {'SSIM':>6} {'scene':>6}"
+    )
+    for mbit, fmt, quality, r in rows:
+        encode = f"{r['encode_ms']:7.1f}" if r["encode_ms"] is not None else f"{'-':>7}"
         print(
-            f"{mbit:>6g} Mb/s {quality!s:>8} {r['fps']:6.1f} {r['p50']:8.0f} {r['p95']:6.0f} {r['kb']:9.1f} "
-            f"{r['level']!s:>6}"
+            f"{mbit:>6g} Mb/s {fmt:>6} {quality!s:>8} {r['fps']:6.1f} {r['p50']:8.0f} {r['p95']:6.0f} "
+            f"{r['kb']:9.1f} {r['level']!s:>6} {r['codec']!s:>6} {encode} {r['cpu']:6.0f} {r['psnr']:6.2f} "
+            f"{r['ssim']:6.3f} {r['scene']:6.2f}"
         )
 
 
