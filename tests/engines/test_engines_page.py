@@ -62,8 +62,14 @@ class Live:
 @pytest.fixture
 def live(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Live]:
     """A LiveFrame of numbered frames at 30 fps, its page open in ``engine``, painting valid codes."""
+    with open_live(request, engine) as state:
+        yield state
+
+
+@contextlib.contextmanager
+def open_live(request: pytest.FixtureRequest, engine: Engine, **options: Any) -> Iterator[Live]:
     source = Stamped()
-    lf = LiveFrame(source, fps=FPS)
+    lf = LiveFrame(source, fps=FPS, **options)
     state = Live(lf, source, View(engine))
 
     def on_click(x: Any, y: Any, button: Any) -> None:
@@ -208,3 +214,29 @@ def test_overlay_native_fullscreen_keyboard_and_hidden_when_scrolled_out(live: L
     assert res["frames_in_1s_after_scrolling_back"] >= 10, res
     ENGINE_METRICS[f"{engine.name}.page.controls"] = res
     print(f"\n{engine.name}: {res}")
+
+
+def test_h264_is_decoded_or_falls_back_to_jpeg_saying_why(
+    request: pytest.FixtureRequest, engine: Engine
+) -> None:
+    """format="h264": the engine's WebCodecs decodes the kernel's H.264 (pictures read back from the canvas),
+    or, where it cannot, the view gets JPEG and its overlay says why; frames rise either way."""
+    with open_live(request, engine, format="h264") as live:
+        view = live.view
+        result = {"browser": engine.version, **frames_rise_and_are_fresh(view, 3.0, FPS, live.source.made)}
+        codecs = [viewer.get("codec") for viewer in live.lf.stats.get("viewers") or []]
+        box = view.read()["canvas"]
+        engine.move(box["x"] + box["w"] / 2, box["y"] + box["h"] / 2)
+        r = view.read()["controls"]["overlay"]
+        engine.click(r["x"] + r["w"] / 2, r["y"] + r["h"] / 2)
+        shown = lambda: (t := view.read()["overlay"]) and re.search(r"source \d", t) and t  # noqa: E731
+        text = wait_until(shown, 5, "the overlay", view.read)
+        result["codec"] = codecs
+        result["overlay"] = [line for line in text.splitlines() if "KiB" in line or "h264" in line]
+        ENGINE_METRICS[f"{engine.name}.page.h264"] = result
+        print(f"\n{engine.name} {engine.version} h264: {result}")
+        if codecs == ["h264"]:
+            assert "· h264" in text, text
+        else:
+            assert codecs == ["jpeg"], codecs
+            assert "h264 unavailable here:" in text and "· jpeg" in text, text
