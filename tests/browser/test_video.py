@@ -140,24 +140,26 @@ def test_without_a_secure_context_the_view_gets_jpeg_and_says_why(
         assert "jpeg" in overlay(page)
 
 
-def test_h264_over_the_comm_transport_in_jupyterlab(nb) -> None:  # type: ignore[no-untyped-def]
-    """The frames cross the Jupyter server as comm messages; the view decodes them as on its own socket."""
+@pytest.mark.parametrize("transport", ["comm", "proxy"])
+def test_h264_through_the_jupyter_server_in_jupyterlab(nb, transport: str) -> None:  # type: ignore[no-untyped-def]
+    """The frames cross the Jupyter server (as comm messages, or through jupyter-server-proxy, two in
+    flight); the view decodes them as on its own socket."""
     lab, page = nb
     cells = [
         "from lc_frames import *\nimport json\n"
-        "lf = LiveFrame(Counter(), fps=30, format='h264', transport='comm')\nlf",
+        f"lf = LiveFrame(Counter(), fps=30, format='h264', transport={transport!r})\nlf",
         "print(json.dumps([v.get('codec') for v in lf.stats.get('viewers') or []]))",
     ]
-    page.open_in(lab, lab.add_notebook("video_comm.ipynb", cells))
+    page.open_in(lab, lab.add_notebook(f"video_{transport}.ipynb", cells))
     page.run(0)
     seqs = page.wait_advancing(0, steps=10, timeout=60)
     assert seqs == sorted(seqs)
     view = page.view(0)
-    assert view is not None and view.transport == "comm" and view.valid
+    assert view is not None and view.transport == transport and view.valid
 
     def codecs_in_kernel() -> list[str | None]:
         page.run(1)
         return json.loads(page.text(1).strip().splitlines()[-1])  # type: ignore[no-any-return]
 
-    wait_for(lambda: codecs_in_kernel() == ["h264"], 30, "the comm view to get H.264")
+    wait_for(lambda: codecs_in_kernel() == ["h264"], 30, f"the {transport} view to get H.264")
     page.wait_advancing(0, steps=5, timeout=30)
