@@ -510,11 +510,14 @@ export function overlayLines({ fps, server, header, bytes, transport, videoUnava
   if (frame) lines.push(frame);
   // The widget sends H.264 (or may, under "auto") to views that offered it; this one could not.
   if (videoUnavailable && (server?.format === "h264" || server?.format === "auto")) {
-    lines.push(`h264 unavailable here: ${videoUnavailable} (showing JPEG)`);
+    lines.push(`h264 off: ${videoUnavailable}`);
+  } else if (server?.format === "auto" && header?.mime === "image/jpeg") {
+    lines.push("auto: jpeg while this view keeps up"); // H.264 once its link cannot carry the JPEG frames
   }
   lines.push(`dropped ${typeof server?.dropped === "number" ? server.dropped : "–"}`);
   if (typeof server?.quality_level === "number" && server.quality_level > 0) {
-    lines.push(`auto quality: step ${server.quality_level} down`); // this view could not keep up
+    // Automatic quality, or a view that adapts by itself (comm, video): it could not keep up.
+    lines.push(`quality: step ${server.quality_level} down`);
   }
   // On the comm, requests reach the kernel on a subshell's thread (streams while a cell runs) or on its
   // main thread (pauses until the cell ends); the kernel says which it saw.

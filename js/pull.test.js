@@ -449,7 +449,7 @@ test("overlayLines before any stats or frame: placeholders, no size line", () =>
   const lines = overlayLines({ fps: 0, server: null, header: null, bytes: 0, transport: null });
   assert.deepEqual(lines, ["painted 0 fps · source – fps", "latency – ms", "dropped –", "via –"]);
   const lowered = overlayLines({ fps: 9, server: { quality_level: 2 }, header: null, bytes: 0, transport: null });
-  assert.equal(lowered[3], "auto quality: step 2 down");
+  assert.equal(lowered[3], "quality: step 2 down");
   const same = overlayLines({ fps: 1, server: {}, header: { width: 4, height: 2, source_width: 4, source_height: 2 }, bytes: 512, transport: "websocket" });
   assert.equal(same[2], "4x2 · 0.5 KiB");
 });
@@ -615,18 +615,23 @@ test("frameLine names the codec the frame on screen came by", () => {
 });
 
 test("overlayLines: says when the widget sends H.264 but this view cannot take it, and why", () => {
-  const reason = "this browser has no WebCodecs VideoDecoder";
+  const reason = "no WebCodecs VideoDecoder in this browser";
   const header = { width: 4, height: 2, mime: "image/jpeg" };
   const lines = (format, videoUnavailable) =>
     overlayLines({ fps: 5, server: { format }, header, bytes: 1024, transport: "websocket", videoUnavailable });
-  const note = `h264 unavailable here: ${reason} (showing JPEG)`;
+  const note = `h264 off: ${reason}`;
   assert.deepEqual(lines("h264", reason).slice(2, 4), ["4x2 · 1.0 KiB · jpeg", note]);
   assert.ok(lines("auto", reason).includes(note));
   for (const format of ["jpeg", "png", undefined]) assert.ok(!lines(format, reason).some((l) => l.includes("h264")));
-  assert.ok(!lines("h264", null).some((l) => l.includes("unavailable"))); // it can, or the probe has not answered
+  assert.ok(!lines("h264", null).some((l) => l.includes("off"))); // it can, or the probe has not answered
   // Without the field (callers that know nothing of video): no such line.
   const plain = overlayLines({ fps: 5, server: { format: "h264" }, header, bytes: 1024, transport: "websocket" });
-  assert.ok(!plain.some((l) => l.includes("unavailable")));
+  assert.ok(!plain.some((l) => l.includes("off")));
+  // "auto" on a view that could take H.264 but gets JPEG: its link keeps up.
+  assert.ok(lines("auto", null).includes("auto: jpeg while this view keeps up"));
+  const video = { width: 4, height: 2, mime: "video/h264" };
+  const onVideo = overlayLines({ fps: 5, server: { format: "auto" }, header: video, bytes: 1024, transport: "websocket" });
+  assert.ok(!onVideo.some((l) => l.startsWith("auto:")));
 });
 
 test("closedOverlayLines: says closed, no rates or latency, the last frame and its real transport", () => {

@@ -37,8 +37,8 @@ export const VIDEO_KEY_FAILURES = 3;
 export async function probeVideo(env) {
   /** @param {string} reason @returns {VideoSupport} */
   const no = (reason) => ({ usable: false, reason });
-  if (!env.isSecureContext) return no("not a secure context (plain http, not localhost)");
-  if (typeof env.VideoDecoder !== "function") return no("this browser has no WebCodecs VideoDecoder");
+  if (!env.isSecureContext) return no("page not secure (http, not localhost)");
+  if (typeof env.VideoDecoder !== "function") return no("no WebCodecs VideoDecoder in this browser");
   let supported = false;
   try {
     const answer = await env.VideoDecoder.isConfigSupported({ codec: VIDEO_PROBE_CODEC, optimizeForLatency: true });

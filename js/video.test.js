@@ -34,11 +34,11 @@ test("probeVideo: usable only in a secure context, with a VideoDecoder, that dec
   assert.equal(VIDEO_PROBE_CODEC, "avc1.42E01F");
 
   const insecure = await probeVideo({ isSecureContext: false, VideoDecoder: yes.Decoder });
-  assert.deepEqual(insecure, { usable: false, reason: "not a secure context (plain http, not localhost)" });
+  assert.deepEqual(insecure, { usable: false, reason: "page not secure (http, not localhost)" });
   assert.equal(yes.asked.length, 1); // not even asked
-  assert.equal((await probeVideo({})).reason, "not a secure context (plain http, not localhost)");
+  assert.equal((await probeVideo({})).reason, "page not secure (http, not localhost)");
 
-  const none = "this browser has no WebCodecs VideoDecoder";
+  const none = "no WebCodecs VideoDecoder in this browser";
   assert.deepEqual(await probeVideo({ isSecureContext: true }), { usable: false, reason: none });
   assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: {} }), { usable: false, reason: none });
 
@@ -100,7 +100,7 @@ test("VideoOffer: a late probe answer offers on the connection still current, no
 });
 
 test("VideoOffer: nothing is offered when the page cannot decode H.264; the reason is kept", async () => {
-  const reason = "this browser has no WebCodecs VideoDecoder";
+  const reason = "no WebCodecs VideoDecoder in this browser";
   const offer = new VideoOffer(Promise.resolve({ usable: false, reason }));
   const early = sink();
   offer.opened(early.send, () => true);

@@ -28,6 +28,7 @@ from livecam_widget._h264 import (
 )
 from livecam_widget._slot import Frame
 from livecam_widget.client import FrameClient, ReceivedFrame
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -135,6 +136,8 @@ def test_a_viewer_that_offers_h264_gets_video_and_one_that_does_not_gets_jpeg() 
                     await asyncio.sleep(0.05)
             stats = lf.stats
             assert stats["format"] == "h264" and stats["video"]["bytes_per_frame"] > 0
+            assert stats["dropped"] == 0, "a frame sent as video was taken, not dropped"
+            assert stats["bytes_per_frame"] is not None  # the newest encode, of either kind
             assert sorted(v["codec"] for v in stats["viewers"]) == ["h264", "jpeg"]
             message = await video.wait_text(lambda m: m.get("type") == "stats")
             assert message["format"] == "h264" and message["codec"] == "h264"
@@ -198,6 +201,10 @@ def test_switching_format_at_run_time_and_jpeg_for_snapshots() -> None:
         asyncio.run(scenario(lf))
         lf.format = "h264"
         assert lf.snapshot().shape == (240, 320, 3)
+    with LiveFrame(format="auto") as lf:  # nothing sent as video yet: the numbers are there, at zero
+        lf.update(noisy(0))
+        assert wait_for(lambda: lf.stats.get("video"))
+        assert lf.stats["video"] == {"encodes": 0, "encode_ms": None, "bytes_per_frame": None, "chains": 0}
 
 
 def test_h264_without_pyav_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,7 @@ from ._encoder import (
 )
 from ._frames import Image, fit
 from ._quality import LADDER
-from ._slot import Frame
+from ._slot import Frame, LatestFrame
 
 MIME = "video/h264"
 #: The x264 options: fastest preset, no frame delay, no B-frames, keyframes only when asked for.
@@ -233,7 +233,10 @@ class VideoChainEncoder:
 class VideoCache:
     """The video side of a stream's encoding: chains of encodes, loop-owned (like ``EncodeCache``)."""
 
-    def __init__(self, renderer: Encoder, on_result: Callable[[Encoded | Failure], None]) -> None:
+    def __init__(
+        self, slot: LatestFrame, renderer: Encoder, on_result: Callable[[Encoded | Failure], None]
+    ) -> None:
+        self.slot = slot
         self.book = ChainBook()
         self.renderer = renderer
         #: Video frames encoded so far, and the newest (stats).
@@ -263,7 +266,11 @@ class VideoCache:
             take = self.book.place(seat, params)
         if before is not None and before is not take.chain and before.seats == 0:
             self._forget(before.id)
-        future = self._start(take, frame, look, level) if take.new else self._made[take.chain.id, take.index]
+        if take.new:
+            self.slot.take(frame.seq)  # a frame a view got: not dropped
+            future = self._start(take, frame, look, level)
+        else:
+            future = self._made[take.chain.id, take.index]
         return await asyncio.shield(future)
 
     def _start(

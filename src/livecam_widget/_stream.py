@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ._camera import BrowserCamera, CameraWish, Deliver
 from ._demand import Demand
 from ._door import LoopDoor, spawn
-from ._encoder import Encoded, Failure, Look, Process, Settings
+from ._encoder import VIDEO_FORMATS, Encoded, Failure, Look, Process, Settings
 from ._encodes import EncodeCache, adapts
 from ._h264 import VIDEO_UP_AFTER, VideoCache
 from ._origin import OriginPolicy
@@ -72,7 +72,9 @@ class Stream:
         self.status = Status(state)
         self.cache = EncodeCache(slot, self._encode_done)
         #: H.264 chains for viewers that get video (format "h264" or "auto"); shares the image renderer.
-        self.video = VideoCache(self.cache.encoder, self._encode_done)
+        self.video = VideoCache(slot, self.cache.encoder, self._encode_done)
+        #: The newest encode of either kind (image or video): what the report's encode numbers describe.
+        self._last_encoded: Encoded | None = None
         self.stats = StreamStats()
         self.viewers: set[Attached] = set()
         self._listener = listener
@@ -265,6 +267,8 @@ class Stream:
         return await self.encoded(await self.wait_frame(after))
 
     def _encode_done(self, result: Encoded | Failure) -> None:
+        if isinstance(result, Encoded):
+            self._last_encoded = result
         if isinstance(result, Failure):
             self.set_error(result.message)
         elif self.status.error is not None:
@@ -281,19 +285,19 @@ class Stream:
             status=self.status,
             frames=self.slot.count,
             dropped=self.slot.dropped,
-            encodes=self.cache.encodes,
-            last=self.cache.last,
+            encodes=self.cache.encodes + self.video.encodes,
+            last=self._last_encoded,
             viewers=[viewer.core for viewer in viewers],
         )
         if self.comm_requests_on is not None:
             report["comm_requests_on"] = self.comm_requests_on
         report["format"] = self.look.settings.format
         last_video = self.video.last
-        if last_video is not None:
+        if last_video is not None or self.look.settings.format in VIDEO_FORMATS:
             report["video"] = {
                 "encodes": self.video.encodes,
-                "encode_ms": round(last_video.encode_ms, 2),
-                "bytes_per_frame": len(last_video.data),
+                "encode_ms": round(last_video.encode_ms, 2) if last_video else None,
+                "bytes_per_frame": len(last_video.data) if last_video else None,
                 "chains": len(self.video.book.chains),
             }
         if self.camera is not None:

@@ -353,7 +353,7 @@ def test_auto_quality_lowered_resolution_keeps_the_picture_size(nb):
     assert "480x240" not in text.split("(of")[0]
     # The kernel's next stats tick tells the view (it may have climbed one step back by then).
     wait_for(
-        lambda: re.search(r"auto quality: step [45] down", overlay_text(page, 0)),
+        lambda: re.search(r"quality: step [45] down", overlay_text(page, 0)),
         5,
         "the overlay to say the view was lowered",
         on_timeout=lambda: overlay_text(page, 0),

@@ -239,4 +239,4 @@ def test_h264_is_decoded_or_falls_back_to_jpeg_saying_why(
             assert "· h264" in text, text
         else:
             assert codecs == ["jpeg"], codecs
-            assert "h264 unavailable here:" in text and "· jpeg" in text, text
+            assert "h264 off:" in text and "· jpeg" in text, text
