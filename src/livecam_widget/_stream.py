@@ -250,16 +250,16 @@ class Stream:
         ``VideoCache.encoded``)."""
         look = self.look
         level = core.quality.level if adapts(look, core.adaptive) else 0
-        video = core.wants_video(look.settings.format)
-        # A video viewer's every step costs a keyframe (~200 KB of noisy 720p): it climbs back only after a
-        # long spell with room to spare, or a viewer just able to carry the top step would flap between the
-        # two, paying a keyframe each way.
-        core.quality.up_after = VIDEO_UP_AFTER if video else IMAGE_UP_AFTER
-        if video:
+        if look.settings.format in VIDEO_FORMATS and core.wants_video(look.settings.format):
+            # A video viewer's every step costs a keyframe (~200 KB of noisy 720p): it climbs back only after
+            # a long spell with room to spare, or a viewer just able to carry the top step would flap between
+            # the two, paying a keyframe each way.
+            core.quality.up_after = VIDEO_UP_AFTER
             return await self.video.encoded(core.seat, frame, look, level)
-        if core.seat.chain is not None:  # was on video (the offer was withdrawn): its next video needs a key
+        if core.seat.chain is not None:  # was on video: images now, and its next video frame needs a key
             self.video.leave(core.seat)
             core.seat.need_key = True
+            core.quality.up_after = IMAGE_UP_AFTER
         return await self.cache.encoded(frame, look, level)
 
     async def next_encoded(self, after: Key) -> Encoded | Failure:
