@@ -19,6 +19,7 @@ import traitlets
 from livecam_widget import LiveFrame, _h264
 from livecam_widget._encoder import Encoder, Look, Settings
 from livecam_widget._h264 import (
+    VIDEO_UP_AFTER,
     H264Encoder,
     VideoChainEncoder,
     codec_string,
@@ -26,6 +27,7 @@ from livecam_widget._h264 import (
     split_nals,
     video_settings,
 )
+from livecam_widget._quality import IMAGE_UP_AFTER
 from livecam_widget._slot import Frame
 from livecam_widget.client import FrameClient, ReceivedFrame
 from tests.conftest import wait_for
@@ -141,6 +143,9 @@ def test_a_viewer_that_offers_h264_gets_video_and_one_that_does_not_gets_jpeg() 
             assert sorted(v["codec"] for v in stats["viewers"]) == ["h264", "jpeg"]
             message = await video.wait_text(lambda m: m.get("type") == "stats")
             assert message["format"] == "h264" and message["codec"] == "h264"
+            # Each quality step of a video view costs a keyframe: it climbs back only after a long spell.
+            ups = sorted(viewer.core.quality.up_after for viewer in lf._session.stream.viewers)
+            assert ups == [IMAGE_UP_AFTER, VIDEO_UP_AFTER] and VIDEO_UP_AFTER > IMAGE_UP_AFTER
 
     with LiveFrame(format="h264", max_fps=0) as lf:
         asyncio.run(scenario(lf))
@@ -230,4 +235,6 @@ def test_after_a_dropped_connection_the_first_frame_is_a_keyframe_of_the_newest_
 
     with LiveFrame(format="h264", max_fps=0) as lf:
         asyncio.run(scenario(lf))
-        assert lf._session.stream.video.book.chains == [], "the chains went with their viewers"
+        # The server notices each disconnect on its own loop, a moment after the client has gone.
+        chains = lf._session.stream.video.book.chains
+        assert wait_for(lambda: chains == []), "the chains went with their viewers"
