@@ -15,7 +15,7 @@ setup() {
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
-  say "installing livecam-widget and its test/browser/bench extras into $VENV"
+  say "installing livecam-widget and its test/browser/bench/video extras into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test,browser,bench,video]"
 }
