@@ -129,6 +129,47 @@ async def case(fmt: str, quality: Any, mbit: float, settle: float, seconds: floa
             producer.stop()
 
 
+async def recovery(mbit: float, settle: float) -> dict[str, Any]:
+    """H.264 on the link: how long until the view is fresh again after a decode error (its next grant asks
+    for a keyframe) and after a dropped connection (a new one starts on a keyframe). Per event: the keyframe's
+    size, the time from the request to its arrival, and the ages of the frames that follow it."""
+    frames = make_frames(1280, 720, 60)
+    out: dict[str, Any] = {}
+    with LiveFrame(max_fps=30, format="h264") as lf:
+        producer = Producer(frames, 60, lf.update).start()
+        link = TokenBucketLink(("127.0.0.1", lf.port), mbit * 1e6)
+        await link.start()
+        url = lf.url.replace(f":{lf.port}/", f":{link.port}/")
+        try:
+            for event in ("decode error", "dropped connection"):
+                async with FrameClient(url, video=True, decode_video=False) as client:
+                    started = time.monotonic()
+                    while time.monotonic() - started < settle:
+                        await client.next(timeout=30)
+                    if event == "decode error":
+                        asked = time.time()
+                        await client.request(key=True)
+                        key = await client.receive(30)
+                    else:
+                        await client.close()
+                        async with FrameClient(url, video=True, decode_video=False) as again:
+                            asked = time.time()
+                            key = await again.next(timeout=30)
+                            after = [(await again.next(timeout=30)).age_ms for _ in range(10)]
+                    if event == "decode error":
+                        after = [(await client.next(timeout=30)).age_ms for _ in range(10)]
+                    out[event] = {
+                        "key": bool(key.header.get("key")),
+                        "key_kb": len(key.data) / 1024,
+                        "key_ms": (key.t_received - asked) * 1000.0,
+                        "next_ages_ms": [round(age) for age in after],
+                    }
+        finally:
+            link.close()
+            producer.stop()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,6 +198,13 @@ def main() -> None:
             f"{mbit:>6g} Mb/s {fmt:>6} {quality!s:>8} {r['fps']:6.1f} {r['p50']:8.0f} {r['p95']:6.0f} "
             f"{r['kb']:9.1f} {r['level']!s:>6} {r['codec']!s:>6} {encode} {r['cpu']:6.0f} {r['psnr']:6.2f} "
             f"{r['ssim']:6.3f} {r['scene']:6.2f}"
+        )
+    mbit = min(float(rate) for rate in args.links.split(","))
+    print(f"\nH.264 at {mbit:g} Mbit/s: fresh again after a decode error and after a dropped connection")
+    for event, r in asyncio.run(recovery(mbit, args.settle)).items():
+        print(
+            f"  {event}: keyframe {r['key']} {r['key_kb']:.0f} KB, {r['key_ms']:.0f} ms from the request to "
+            f"its arrival; ages of the next 10 frames (ms): {r['next_ages_ms']}"
         )
 
 
