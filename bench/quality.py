@@ -1,6 +1,6 @@
 """Images or video on a limited link: JPEG at fixed quality, JPEG with `quality="auto"`, H.264, same run.
 
-    python -m bench.quality                # 20 s per case after 6 s of settling, about 4 minutes
+    python -m bench.quality                # 20 s per case after 6 s of settling, about 5 minutes
     python -m bench.quality --seconds 40
 
 1280x720 frames at 60 fps (bench/frames.py: test pattern plus sensor noise, ~100 KB at JPEG quality 80) go
@@ -18,7 +18,9 @@ producer fed, at the source's size (a downscaled frame is scaled back up, as the
 against the same frames without their sensor noise ("scene"). Against the fed frames the noise dominates
 (sigma 6 caps any codec that drops it near 32.6 dB); against the scene, what a codec keeps of the
 picture's edges shows. Video frames are decoded in order with PyAV after the measurement, as a view
-decodes them on arrival.
+decodes them on arrival. Last, on the slowest link, how H.264 recovers: after a decode error (the next
+grant asks for a keyframe) and after a dropped connection (a new one starts on a keyframe), the keyframe's
+size and time to arrive and the ages of the ten frames after it.
 """
 
 from __future__ import annotations
