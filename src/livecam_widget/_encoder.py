@@ -169,16 +169,25 @@ class Encoder:
             self._rendered = (key, image)
         return image
 
-    def encode(
+    def rendered(
         self, frame: Frame, rev: int, settings: Settings, process: Process | None
-    ) -> Encoded | Failure:
-        started = self._clock()
+    ) -> Image | Failure:
+        """``render``, or what it raised as the Failure the views and ``lf.error`` show (any encoder's first
+        step: JPEG/PNG here, H.264 in ``_h264``)."""
         try:
-            image = self.render(frame, rev, settings, process)
+            return self.render(frame, rev, settings, process)
         except Exception as exc:
             if process is None:
                 return Failure(frame.seq, rev, describe_exception("frame conversion", exc))
             return Failure(frame.seq, rev, process_failure(exc))
+
+    def encode(
+        self, frame: Frame, rev: int, settings: Settings, process: Process | None
+    ) -> Encoded | Failure:
+        started = self._clock()
+        image = self.rendered(frame, rev, settings, process)
+        if isinstance(image, Failure):
+            return image
         source_height, source_width = image.shape[:2]
         full = fit(image, settings.max_size)
         shown = scaled(full, settings.scale)

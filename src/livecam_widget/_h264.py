@@ -37,7 +37,6 @@ from ._encoder import (
     Look,
     Settings,
     describe_exception,
-    process_failure,
     scaled,
 )
 from ._frames import Image, fit
@@ -190,14 +189,11 @@ class VideoChainEncoder:
     def encode(self, frame: Frame, look: Look, level: int, key: bool) -> VideoEncoded | Failure:
         started = self._clock()
         settings = look.settings
-        try:
-            image = self.renderer.render(frame, look.rev, settings, look.process)
-        except Exception as exc:
+        image = self.renderer.rendered(frame, look.rev, settings, look.process)
+        if isinstance(image, Failure):
             with self._lock:
                 self._key_owed = self._key_owed or key  # no frame was coded: the seats still need their key
-            if look.process is None:
-                return Failure(frame.seq, look.rev, describe_exception("frame conversion", exc))
-            return Failure(frame.seq, look.rev, process_failure(exc))
+            return image
         source_height, source_width = image.shape[:2]
         crf, scale = video_settings(settings, level)
         full = even(fit(image, settings.max_size))
