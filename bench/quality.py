@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import cv2
@@ -117,58 +119,59 @@ async def pull(url: str, settle: float, seconds: float, lf: LiveFrame) -> dict[s
     }
 
 
-async def case(fmt: str, quality: Any, mbit: float, settle: float, seconds: float) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def linked(mbit: float, **options: Any) -> AsyncIterator[tuple[LiveFrame, str]]:
+    """A LiveFrame (max_fps 30, ``options``) fed the 1280x720 frames at 60 fps, and its URL through the
+    token-bucket link at ``mbit``; all stopped on exit."""
     frames = make_frames(1280, 720, 60)
-    with LiveFrame(max_fps=30, quality=quality, format=fmt) as lf:
+    with LiveFrame(max_fps=30, **options) as lf:
         producer = Producer(frames, 60, lf.update).start()
         link = TokenBucketLink(("127.0.0.1", lf.port), mbit * 1e6)
         await link.start()
         try:
-            url = lf.url.replace(f":{lf.port}/", f":{link.port}/")
-            return await pull(url, settle, seconds, lf)
+            yield lf, lf.url.replace(f":{lf.port}/", f":{link.port}/")
         finally:
             link.close()
             producer.stop()
+
+
+async def case(fmt: str, quality: Any, mbit: float, settle: float, seconds: float) -> dict[str, Any]:
+    async with linked(mbit, quality=quality, format=fmt) as (lf, url):
+        return await pull(url, settle, seconds, lf)
+
+
+async def recovered(client: FrameClient, asked: float, key: ReceivedFrame) -> dict[str, Any]:
+    """The keyframe that ended a loss (asked for at wall-clock ``asked``) and the ages of the 10 frames after
+    it."""
+    after = [(await client.next(timeout=30)).age_ms for _ in range(10)]
+    return {
+        "key": bool(key.header.get("key")),
+        "key_kb": len(key.data) / 1024,
+        "key_ms": (key.t_received - asked) * 1000.0,
+        "next_ages_ms": [round(age) for age in after],
+    }
 
 
 async def recovery(mbit: float, settle: float) -> dict[str, Any]:
     """H.264 on the link: how long until the view is fresh again after a decode error (its next grant asks
     for a keyframe) and after a dropped connection (a new one starts on a keyframe). Per event: the keyframe's
     size, the time from the request to its arrival, and the ages of the frames that follow it."""
-    frames = make_frames(1280, 720, 60)
     out: dict[str, Any] = {}
-    with LiveFrame(max_fps=30, format="h264") as lf:
-        producer = Producer(frames, 60, lf.update).start()
-        link = TokenBucketLink(("127.0.0.1", lf.port), mbit * 1e6)
-        await link.start()
-        url = lf.url.replace(f":{lf.port}/", f":{link.port}/")
-        try:
-            for event in ("decode error", "dropped connection"):
-                async with FrameClient(url, video=True, decode_video=False) as client:
-                    started = time.monotonic()
-                    while time.monotonic() - started < settle:
-                        await client.next(timeout=30)
-                    if event == "decode error":
-                        asked = time.time()
-                        await client.request(key=True)
-                        key = await client.receive(30)
-                    else:
-                        await client.close()
-                        async with FrameClient(url, video=True, decode_video=False) as again:
-                            asked = time.time()
-                            key = await again.next(timeout=30)
-                            after = [(await again.next(timeout=30)).age_ms for _ in range(10)]
-                    if event == "decode error":
-                        after = [(await client.next(timeout=30)).age_ms for _ in range(10)]
-                    out[event] = {
-                        "key": bool(key.header.get("key")),
-                        "key_kb": len(key.data) / 1024,
-                        "key_ms": (key.t_received - asked) * 1000.0,
-                        "next_ages_ms": [round(age) for age in after],
-                    }
-        finally:
-            link.close()
-            producer.stop()
+    async with linked(mbit, format="h264") as (_, url):
+        for event in ("decode error", "dropped connection"):
+            async with FrameClient(url, video=True, decode_video=False) as client:
+                started = time.monotonic()
+                while time.monotonic() - started < settle:
+                    await client.next(timeout=30)
+                if event == "decode error":
+                    asked = time.time()
+                    await client.request(key=True)
+                    out[event] = await recovered(client, asked, await client.receive(30))
+                    continue
+                await client.close()
+                async with FrameClient(url, video=True, decode_video=False) as again:
+                    asked = time.time()
+                    out[event] = await recovered(again, asked, await again.next(timeout=30))
     return out
 
 
