@@ -6,7 +6,6 @@ they are all skipped, and one loud line at the end of the run says why.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -28,8 +27,8 @@ from livecam_e2e import (
     METRICS,
     JupyterServer,
     Page,
+    chromium_page,
     maybe_keep_artifacts,
-    open_chromium,
     running_server,
 )
 
@@ -91,21 +90,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
 @pytest.fixture
 def browser(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Page]:
     """A fresh Chromium (own profile dir) and page; on failure, a screenshot and the console are kept."""
-    from playwright.sync_api import sync_playwright
-
-    console: list[str] = []
-    with sync_playwright() as pw:
-        context, driver = open_chromium(
-            pw, tmp_path / "chromium-profile", {"width": 1280, "height": 1600}, 60_000, console
-        )
-        try:
-            driver.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-            driver.page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-            yield driver
-            maybe_keep_artifacts(request, driver)
-        finally:
-            with contextlib.suppress(Exception):
-                context.close()
+    with chromium_page(request, tmp_path / "chromium-profile", {"width": 1280, "height": 1600}) as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -577,6 +577,30 @@ def open_chromium(
     return context, Page(page, console)
 
 
+@contextlib.contextmanager
+def chromium_page(
+    request: pytest.FixtureRequest,
+    profile: pathlib.Path,
+    viewport: dict[str, int],
+    extra_args: list[str] | None = None,
+) -> Iterator[Page]:
+    """``open_chromium`` for one test: its console and page errors recorded, artifacts kept on failure (or
+    with LIVECAM_E2E_KEEP=1), and closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    console: list[str] = []
+    with sync_playwright() as pw:
+        context, page = open_chromium(pw, profile, viewport, 60_000, console, extra_args)
+        try:
+            page.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
+            page.page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
+            yield page
+        finally:
+            maybe_keep_artifacts(request, page)
+            with contextlib.suppress(Exception):
+                context.close()
+
+
 class Page:
     """A Chromium page plus the helpers the tests use to drive Jupyter and read the widget."""
 

@@ -21,8 +21,7 @@ from livecam_e2e import (
     NOTEBOOKS,
     JupyterServer,
     Page,
-    maybe_keep_artifacts,
-    open_chromium,
+    chromium_page,
     running_server,
     wait_for,
     write_y4m,
@@ -52,7 +51,6 @@ def camera_browser(
 ) -> Iterator[Page]:
     """Chromium with ``cameras`` fake cameras (0: none, as on this machine), the first playing the Y4M;
     ``allow``: the permission prompt is answered yes."""
-    from playwright.sync_api import sync_playwright
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     args = list(extra or [])
@@ -65,19 +63,9 @@ def camera_browser(
         args.append(f"--use-fake-device-for-media-stream=device-count={cameras}")
     if allow:
         args.append("--use-fake-ui-for-media-stream")
-    console: list[str] = []
-    with sync_playwright() as pw:
-        context, page = open_chromium(
-            pw, tmp_path / "profile", {"width": 1280, "height": 1200}, 60_000, console, args
-        )
-        context.add_init_script(LIVE_TRACKS)
-        try:
-            page.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-            yield page
-        finally:
-            maybe_keep_artifacts(request, page)
-            with contextlib.suppress(Exception):
-                context.close()
+    with chromium_page(request, tmp_path / "profile", {"width": 1280, "height": 1200}, args) as page:
+        page.page.context.add_init_script(LIVE_TRACKS)
+        yield page
 
 
 #: Counts the page's live camera tracks (what keeps a camera's light on), by watching getUserMedia.

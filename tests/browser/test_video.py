@@ -12,33 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 from lc_frames import Counter, LiveFrame
-from livecam_e2e import METRICS, Page, maybe_keep_artifacts, median, open_chromium, percentile, wait_for
+from livecam_e2e import METRICS, Page, chromium_page, median, percentile, wait_for
 
 pytestmark = pytest.mark.browser
 
 
-@contextlib.contextmanager
 def chromium(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path, extra: list[str] | None = None
-) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
-    console: list[str] = []
-    with sync_playwright() as pw:
-        viewport = {"width": 1000, "height": 700}
-        context, page = open_chromium(pw, tmp_path / "profile", viewport, 60_000, console, extra)
-        try:
-            page.page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
-            page.page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-            yield page
-        finally:
-            maybe_keep_artifacts(request, page)
-            with contextlib.suppress(Exception):
-                context.close()
+) -> contextlib.AbstractContextManager[Page]:
+    return chromium_page(request, tmp_path / "profile", {"width": 1000, "height": 700}, extra)
 
 
 def codecs(lf: LiveFrame) -> list[str | None]:
