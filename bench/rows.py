@@ -32,6 +32,7 @@ from bench.measure import (
     slope,
 )
 from livecam_widget import LiveFrame
+from livecam_widget._viewer import Limits
 
 LIVEFRAME = "LiveFrame"
 BASELINE_NAMES = list(BASELINES)  # push-all, pending-flag, window-2
@@ -346,6 +347,14 @@ def row3(cfg: Config) -> list[Line]:
             )
         )
         note = "; SOURCE-LIMITED" if window.source_fps < delivered * 1.05 else ""
+        # A client sends one request per frame, and the server closes one that sends more than
+        # max_messages_per_s (1000) for longer than its burst allows: above that the target is out of reach.
+        ceiling = Limits().max_messages_per_s
+        if 0.85 * raw > ceiling:
+            note += (
+                f"; 0.85 x raw = {0.85 * raw:.0f} requests/s, over the request limit of {ceiling:.0f}/s "
+                f"(ceiling {ceiling / raw:.2f} x raw)"
+            )
         # Where a frame's time goes: LiveFrame's own encode_ms (sampled once a second) against the time per
         # delivered frame; the rest is spent outside the encoder, during which this client's encoder idles.
         inside = statistics.median(window.encode_ms) if window.encode_ms else float("nan")
