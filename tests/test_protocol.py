@@ -43,6 +43,13 @@ def test_next_with_and_without_paint_report() -> None:
     assert request.painted.paint_ms is None  # a non-number duration is ignored, not trusted
 
 
+def test_next_may_grant_several_frames_in_one_message() -> None:
+    assert parse_client_message('{"type": "next"}').count == 1
+    assert parse_client_message('{"type": "next", "n": 3}').count == 3
+    keyed = parse_client_message('{"type":"next","n":2,"key":true,"painted":{"seq":1,"rev":0}}')
+    assert keyed.count == 2 and keyed.key and keyed.painted is not None
+
+
 @pytest.mark.parametrize(
     ("message", "code"),
     [
@@ -54,6 +61,10 @@ def test_next_with_and_without_paint_report() -> None:
         ('{"type": "next", "painted": 5}', CLOSE_POLICY),
         ('{"type": "next", "painted": {"seq": "7"}}', CLOSE_POLICY),
         ('{"type": "next", "painted": {"seq": true}}', CLOSE_POLICY),
+        ('{"type": "next", "n": 0}', CLOSE_POLICY),
+        ('{"type": "next", "n": 1.5}', CLOSE_POLICY),
+        ('{"type": "next", "n": true}', CLOSE_POLICY),
+        ('{"type": "next", "n": "2"}', CLOSE_POLICY),
         ("[" * 100000, CLOSE_TOO_BIG),
         ('{"type": "next", "pad": "' + "x" * MAX_CLIENT_MESSAGE + '"}', CLOSE_TOO_BIG),
     ],

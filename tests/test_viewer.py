@@ -68,6 +68,19 @@ def test_grants_beyond_max_outstanding_close_with_1008(clock: FakeClock) -> None
     assert decision == Close(CLOSE_POLICY, "more than 2 outstanding requests")
 
 
+def test_one_message_may_grant_several_frames_within_max_outstanding(clock: FakeClock) -> None:
+    """``n`` grants count against max_outstanding like single grants, and as one message against the rate
+    limit: a fast client asks for frames in pairs and sends half the messages."""
+    core = core_at(clock, max_outstanding=4, max_messages_per_s=2)
+    assert core.receive('{"type":"next","n":3}', clock(), wall(clock)) == Granted()
+    assert core.outstanding == 3 and core.requests == 3
+    decision = core.receive('{"type":"next","n":2}', clock(), wall(clock))
+    assert decision == Close(CLOSE_POLICY, "more than 4 outstanding requests")
+    core = core_at(clock, max_outstanding=4, max_messages_per_s=2)
+    assert [core.receive('{"type":"next","n":2}', clock(), wall(clock)) for _ in range(2)] == [Granted()] * 2
+    assert core.outstanding == 4  # four frames granted by two messages, within a limit of two a second
+
+
 def test_the_message_rate_limit_refills_with_time(clock: FakeClock) -> None:
     core = core_at(clock, max_messages_per_s=10, max_outstanding=1000)
     decisions = [core.receive(nxt(), clock(), wall(clock)) for _ in range(11)]

@@ -47,6 +47,9 @@ class NextRequest:
     painted: Painted | None = None
     #: The client lost its video decoder's state: its next video frame must be a keyframe.
     key: bool = False
+    #: Frames granted by this one message (``n``): a fast client grants several at once instead of sending
+    #: one message per frame, which the message rate limit would otherwise cap (docs/protocol.md).
+    count: int = 1
 
 
 #: Video codecs a client may offer (docs/protocol.md, "Video frames"); other names are ignored.
@@ -248,9 +251,12 @@ def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMes
     key = obj.get("key", False)
     if not isinstance(key, bool):
         raise ProtocolError(CLOSE_POLICY, "next.key must be true or false")
+    count = obj.get("n", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ProtocolError(CLOSE_POLICY, "next.n must be a positive integer (frames granted)")
     painted = obj.get("painted")
     if painted is None:
-        return NextRequest(key=key)
+        return NextRequest(key=key, count=count)
     if not isinstance(painted, dict):
         raise ProtocolError(CLOSE_POLICY, "painted must be an object")
     return NextRequest(
@@ -261,6 +267,7 @@ def parse_client_message(message: str | bytes, max_upload: int = 0) -> ClientMes
             paint_ms=_number(painted.get("paint_ms")),
         ),
         key=key,
+        count=count,
     )
 
 

@@ -133,9 +133,10 @@ class ViewerCore:
             self.seat.need_key = True
         if request.painted is not None:
             self._record_paint(request.painted, now, wall)
-        if self.outstanding >= self.limits.max_outstanding:
+        if self.outstanding + request.count > self.limits.max_outstanding:
             return Close(CLOSE_POLICY, f"more than {self.limits.max_outstanding} outstanding requests")
-        self.grant(now)
+        for _ in range(request.count):
+            self.grant(now)
         return Granted()
 
     def grant(self, now: float) -> None:
@@ -154,6 +155,10 @@ class ViewerCore:
         caps = [cap for cap in (max_fps, self.own_cap) if cap > 0]
         self._pacer.max_fps = min(caps) if caps else 0.0
         return self._pacer.delay(now)
+
+    def capped(self, max_fps: float) -> bool:
+        """Whether this viewer's frames are paced (the widget's cap or its own)."""
+        return max_fps > 0 or self.own_cap > 0
 
     def picked(self, now: float) -> None:
         """A frame was picked for this viewer. Pace from here, not from the send: otherwise every encode

@@ -144,16 +144,16 @@ class FrameClient:
             await self._ws.close()
 
     async def request(self, count: int = 1, *, report_paint: bool = True, key: bool = False) -> None:
-        """Grant ``count`` frames; the first grant reports the last received frame as painted (and, with
+        """Grant ``count`` frames in one message; it reports the last received frame as painted (and, with
         ``key``, asks for a video keyframe)."""
-        for _ in range(count):
-            message: dict[str, Any] = {"type": "next"}
-            if key:
-                message["key"], key = True, False
-            if report_paint and self._last is not None:
-                message["painted"] = {"seq": self._last.seq, "rev": self._last.rev}
-                report_paint = False
-            await self.ws.send(json.dumps(message))
+        message: dict[str, Any] = {"type": "next"}
+        if count != 1:
+            message["n"] = count
+        if key:
+            message["key"] = True
+        if report_paint and self._last is not None:
+            message["painted"] = {"seq": self._last.seq, "rev": self._last.rev}
+        await self.ws.send(json.dumps(message))
 
     async def receive(self, timeout: float | None = None) -> ReceivedFrame:
         """Wait for the next frame message, recording any text messages on the way."""
