@@ -14,7 +14,8 @@ would only slow the suite down.
 
 Client kinds (``groups[].kind``):
   livecam        the reference FrameClient: keeps ``grants`` requests outstanding, requests the next frame
-                 after its ``work_s`` of simulated decode/paint (1 grant = what the browser widget does)
+                 after its ``work_s`` of simulated decode/paint (1 grant = what the browser widget does);
+                 with ``batch`` > 1 it grants that many frames in one message once that many arrived
   push           baselines push-all / pending-flag: reads every message the server sends; like a browser,
                  it reads the socket eagerly and queues messages in memory (max_queue=None), so the
                  application sees them ``work_s`` apart
@@ -52,17 +53,23 @@ def emit(line: str) -> None:
     sys.stdout.flush()
 
 
-async def livecam_client(url: str, grants: int, work_s: float, rec: Record, ready: asyncio.Event) -> None:
+async def livecam_client(
+    url: str, grants: int, work_s: float, rec: Record, ready: asyncio.Event, batch: int = 1
+) -> None:
     async with FrameClient(url) as client:
         ready.set()
         await client.request(grants)
+        owed = 0
         while True:
             frame = await client.receive()
             server_ms = (float(frame.header["t_sent"]) - float(frame.header["t_capture"])) * 1000.0
             rec.append((frame.t_received, frame.age_ms, len(frame.data), server_ms))
             if work_s:
                 await asyncio.sleep(work_s)
-            await client.request(1)
+            owed += 1
+            if owed >= batch:
+                await client.request(owed)
+                owed = 0
 
 
 async def push_client(url: str, ack: bool, work_s: float, rec: Record, ready: asyncio.Event) -> None:
@@ -136,7 +143,8 @@ async def main(spec: dict[str, Any]) -> None:
             readies.append(ready)
             work = float(group.get("work_s", 0.0))
             if kind == "livecam":
-                coro = livecam_client(url, int(group.get("grants", 1)), work, rec, ready)
+                grants, batch = int(group.get("grants", 1)), int(group.get("batch", 1))
+                coro = livecam_client(url, grants, work, rec, ready, batch)
             else:
                 coro = push_client(url, kind == "window", work, rec, ready)
             tasks.append(asyncio.create_task(coro))

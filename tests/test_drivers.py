@@ -57,6 +57,7 @@ async def attached(look: Look, now: float | None = None, **kwargs: Any) -> Async
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         stream.attach(door, asyncio.get_running_loop(), pool, time.monotonic() if now is None else now)
         yield stream
+        stream.detach()
         door.shut()
 
 
@@ -96,10 +97,11 @@ def test_one_frame_per_grant_newest_first_and_no_repeats() -> None:
     asyncio.run(scenario())
 
 
-def test_a_viewer_with_two_grants_has_two_encodes_in_flight_and_gets_them_in_order() -> None:
-    """The encode pipeline: while frame 1 encodes, frame 2 (newer, granted) encodes too; frame 2 finishing
-    first still waits for frame 1's send. One grant: one encode at a time, as before."""
-    gates = {1: threading.Event(), 2: threading.Event(), 3: threading.Event()}
+def test_a_viewer_with_two_grants_gets_the_next_encode_started_the_moment_the_previous_one_ends() -> None:
+    """The picker: with two grants, frame 1 encodes while frames 2 and 3 come; the moment it is done the
+    picker encodes frame 3 (the newest; 2 was overwritten), without waiting for frame 1 to be sent. With
+    no grant left nothing is encoded; one grant later, one encode of the newest frame."""
+    gates = {mark: threading.Event() for mark in (1, 2, 3, 4)}
     started: list[int] = []
 
     def process(image: np.ndarray) -> np.ndarray:
@@ -111,32 +113,68 @@ def test_a_viewer_with_two_grants_has_two_encodes_in_flight_and_gets_them_in_ord
     def frame(mark: int) -> np.ndarray:
         return np.full((32, 32, 3), mark, np.uint8)
 
+    class HeldSend(RecordingViewer):
+        """Its first send blocks until released: the next encode must not wait for it."""
+
+        release = asyncio.Event()
+
+        async def send_frame(self, header: dict[str, Any], data: bytes) -> None:
+            if not self.frames:
+                self.frames.append((header, data))
+                await self.release.wait()
+                return
+            await super().send_frame(header, data)
+
     async def scenario() -> None:
         async with attached(Look(max_fps=0, process=process)) as stream:
-            v = viewer(stream)
+            v = HeldSend(stream, Limits(), time.monotonic, time.time)
             v.begin()
             stream.slot.put(frame(1))
             await v.handle('{"type":"next"}')
             await v.handle('{"type":"next"}')
             await until(lambda: started == [1])
             stream.slot.put(frame(2))
-            await until(lambda: started == [1, 2])  # both encoding at once
-            gates[2].set()
-            await asyncio.sleep(0.05)
-            assert v.frames == []  # frame 2 is ready but frame 1 goes first
+            stream.slot.put(frame(3))
             gates[1].set()
-            await until(lambda: len(v.frames) == 2)
-            assert [header["seq"] for header, _ in v.frames] == [1, 2] and v.core.outstanding == 0
-            await v.handle('{"type":"next"}')  # one grant: one lane picks, the other waits for a grant
-            stream.slot.put(frame(3))
-            stream.slot.put(frame(3))
-            await until(lambda: started == [1, 2, 3])
-            await asyncio.sleep(0.05)
-            assert started == [1, 2, 3]  # one encode: the second lane has no grant
+            await until(lambda: started == [1, 3])  # the newest, while frame 1's send is still held
+            assert [header["seq"] for header, _ in v.frames] == [1]
             gates[3].set()
+            HeldSend.release.set()
+            await until(lambda: len(v.frames) == 2)
+            assert v.frames[1][0]["seq"] == 3 and v.core.outstanding == 0
+            stream.slot.put(frame(4))
+            await asyncio.sleep(0.05)
+            assert started == [1, 3]  # no grant, no encode
+            stream.slot.put(frame(4))
+            await v.handle('{"type":"next"}')
+            gates[4].set()
             await until(lambda: len(v.frames) == 3)
-            assert v.frames[2][0]["seq"] == 4 and stream.cache.encodes == 3  # the newest of the two
+            await asyncio.sleep(0.05)
+            assert v.frames[2][0]["seq"] == 5 and started == [1, 3, 4] and stream.cache.encodes == 3
             await v.end()
+
+    asyncio.run(scenario())
+
+
+def test_a_capped_viewer_waits_with_one_ticket_and_an_uncapped_one_with_every_grant() -> None:
+    """Without a cap a viewer's grants all wait at the picker (the next encode starts the moment the
+    previous one ends); under a cap one at a time, so a stalled source that resumes cannot answer two
+    waiting grants with two frames in a row, closer than 1/max_fps."""
+
+    async def waiting(max_fps: float) -> int:
+        async with attached(Look(max_fps=max_fps)) as stream:
+            v = viewer(stream)
+            v.begin()
+            await v.handle('{"type":"next","n":3}')
+            await asyncio.sleep(0.05)  # no frame yet: the grants wait
+            hunger = stream.cache._hunger.get(v)
+            count = len(hunger.tickets) if hunger is not None else 0
+            await v.end()
+            return count
+
+    async def scenario() -> None:
+        assert await waiting(0) == 3
+        assert await waiting(30) == 1
 
     asyncio.run(scenario())
 

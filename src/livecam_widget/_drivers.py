@@ -2,15 +2,15 @@
 
 A driver does I/O and waiting only: it feeds each client message to the core and acts on the decision
 (close, hand a pointer event on, wake the sender), and its sender serves grants as the core says: wait out
-the pacing delay, wait for a frame newer than the last one picked, get it encoded (once for all viewers,
+the pacing delay, get the next picture newer than the last one this view got (encoded once for all viewers,
 by the stream's cache), send it. The rules themselves are in ``_viewer.py``.
 
-The sender is ``PIPELINE`` lanes. A lane serves one grant at a time; a viewer holding two grants has two
-lanes at work, so the next frame is picked and encoded while the previous one is still encoding or being
-sent. With one lane the encoder idled during every send and the loop's per-frame work, and a fast client got
-0.58 of the raw encode rate at 640x480. Lanes pick one at a time (so pacing sees every pick in order), each
-frame newer than the last one picked, and send in the order they picked. A viewer with one grant (the
-browser view) uses one lane, exactly as before.
+The sender is ``PIPELINE`` lanes, one per grant the viewer may hold. A lane serves one grant at a time: an
+image grant becomes a ticket with the stream's encode cache, whose picker thread encodes the frame as soon as
+it comes (``_encodes.py``); a video grant picks the frame here and has it encoded on the view's chain. A
+viewer holding several grants has several tickets waiting, so the picker goes on to the next frame while
+this one is sent. Lanes take grants one at a time (so pacing sees every grant in order) and send in that
+order. A viewer with one grant (the browser view, most of the time) uses one lane.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from ._camera import MAX_UPLOAD
 from ._door import spawn
 from ._encoder import Failure
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
+from ._slot import Frame
 from ._stream import Stream, StreamClosed
 from ._viewer import NOTHING_SENT, Close, Granted, Key, Limits, Noted, ViewerCore
 
 log = logging.getLogger("livecam_widget.server")
 #: How a comm viewer's messages reach its view: (content, buffers), through the widget's comm.
 CommSend = Callable[[dict[str, Any], list[bytes]], None]
-#: Grants one viewer may have served at once (frames picked, encoding or sending); see the module.
-PIPELINE = 2
+#: Grants one viewer may have served at once (waiting for a picture, encoding or sending): as many as it
+#: may hold (``Limits.max_outstanding``); see the module.
+PIPELINE = 4
 
 
 class LoopViewer:
@@ -132,20 +134,33 @@ class LoopViewer:
                     await self._granted.wait()
                 self._claimed += 1
                 sent = loop.create_future()
+                frame: Frame | None = None
                 try:
                     delay = core.delay(self.clock(), stream.look.max_fps)
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    frame = await stream.wait_frame(self._picked)
+                    # An image comes on a ticket the encode cache's picker answers; video is picked here.
+                    ticket = stream.want_image(self, self._picked)
+                    if ticket is None:
+                        frame = await stream.wait_frame(self._picked)
+                        self._picked = max(self._picked, (frame.seq, stream.look.rev))
+                    elif core.capped(stream.look.max_fps):
+                        # Under a cap, one ticket at a time, and the pacer counts from its answer: two
+                        # tickets waiting through a stalled source would be answered by two frames in a row.
+                        await ticket
                 except BaseException:
                     self._claimed -= 1
                     raise
                 core.picked(self.clock())
-                self._picked = max(self._picked, (frame.seq, stream.look.rev))
                 before, self._last_send = self._last_send, sent
             served = False
             try:
-                result = await stream.encoded_for(core, frame)
+                if ticket is not None:
+                    result = await ticket
+                else:
+                    assert frame is not None
+                    result = await stream.encoded_for(core, frame)
+                self._picked = max(self._picked, (result.seq, result.rev))
                 if before is not None:
                     await before  # sends go out in the order the lanes picked
                 served = True

@@ -173,6 +173,8 @@ class FrameServer(Worker):
             await self._stopping.wait()
         finally:
             self.door.shut()  # from here on, other threads hear LoopGone instead of waiting in vain
+            for stream in self._streams.values():
+                stream.cache.close(LoopGone())  # its picker thread ends; a widget closing later finds it so
             ticker.cancel()
             server.close(close_connections=True)
             with contextlib.suppress(Exception):
@@ -227,4 +229,3 @@ class FrameServer(Worker):
 def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     chosen = _access.chosen_subprotocol(offered)
     return Subprotocol(chosen) if chosen is not None else None
-

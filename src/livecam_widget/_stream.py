@@ -1,13 +1,13 @@
 """One widget's stream as the server sees it: the slot, the look, the encode cache, the status, the viewers.
 
 Build a ``Stream`` on any thread; once ``FrameServer.add`` has attached it, it is loop-owned: every method
-but :meth:`Stream.notify` runs on the server's loop thread (other threads get there through the server's
-door). Other threads may read ``look`` (an immutable value the loop swaps whole), ``slot``, ``id`` and
-``token``, and nothing else.
+but :meth:`Stream.notify` and :meth:`Stream._eligible` runs on the server's loop thread (other threads get
+there through the server's door). Other threads may read ``look`` (an immutable value the loop swaps whole),
+``slot``, ``id`` and ``token``, and nothing else.
 
 Nothing here runs user code. What the widget must hear (stats, errors) goes to ``listener``, which only
-hands it to the widget's notifier thread; ``process`` runs on the encode pool; pointer events go to the
-widget's handler thread.
+hands it to the widget's notifier thread; ``process`` runs on the encode cache's picker thread or the
+encode pool; pointer events go to the widget's handler thread.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Stream:
         self.look = look
         self.origins = origins
         self.status = Status(state)
-        self.cache = EncodeCache(slot, self._encode_done)
+        self.cache = EncodeCache(slot, self._encode_done, lambda: self.look, self._eligible)
         #: H.264 chains for viewers that get video (format "h264" or "auto"); shares the image renderer.
         self.video = VideoCache(slot, self.cache.encoder, self._encode_done)
         #: The newest encode of either kind (image or video): what the report's encode numbers describe.
@@ -103,9 +103,16 @@ class Stream:
     # -- any thread ---------------------------------------------------------------------------------------
     def notify(self, seq: int) -> None:
         """The producer's poke after every put: a no-op unless a viewer is waiting for a frame."""
+        self.cache.frame_put()
         door = self._door
         if self._waiters and door is not None:
             door.nudge(self._signal)
+
+    def _eligible(self, frame: Frame) -> bool:
+        """Whether a view may get ``frame``: not when it was made before the source woke from idle and a
+        fresh one is on its way. Read by the picker thread too (an int and a bool)."""
+        demand = self.demand
+        return not (frame.seq <= self._stale_through and demand is not None and demand.live)
 
     # -- loop thread only ---------------------------------------------------------------------------------
     def attach(
@@ -118,7 +125,7 @@ class Stream:
         self._door = door
         self._changed = asyncio.Event()
         self._executor = executor
-        self.cache.attach(loop, executor)
+        self.cache.attach(loop, executor, door.nudge)
         self.video.attach(loop, executor)
         self.stats.start(now, self.slot.count, self.cache.encodes)
 
@@ -127,6 +134,7 @@ class Stream:
         self._door = None
         self._detached = True
         self._signal()  # every wait_frame() ends with StreamClosed
+        self.cache.close(StreamClosed())  # and every image ticket
         self.set_state("closed")
         for viewer in list(self.viewers):
             spawn(viewer.close(CLOSE_GOING_AWAY, "widget closed"))
@@ -141,6 +149,7 @@ class Stream:
         """A new look: the current frame is re-rendered and re-sent to everyone."""
         self.look = self.look.restyled(settings, process)
         self._signal()
+        self.cache.look_changed()
 
     def set_max_fps(self, max_fps: float) -> None:
         self.look = dataclasses.replace(self.look, max_fps=max_fps)
@@ -185,6 +194,7 @@ class Stream:
 
     def leave(self, viewer: Attached) -> None:
         self.viewers.discard(viewer)
+        self.cache.forget(viewer)
         self.video.leave(viewer.core.seat)
         if self.camera is not None:
             self.camera.leave(viewer)
@@ -205,10 +215,8 @@ class Stream:
 
     def _newest(self, after: Key) -> Frame | None:
         frame = self.slot.peek()
-        if frame is None or (frame.seq, self.look.rev) <= after:
+        if frame is None or (frame.seq, self.look.rev) <= after or not self._eligible(frame):
             return None
-        if frame.seq <= self._stale_through and self.demand is not None and self.demand.live:
-            return None  # made before the source idled; a fresh one is on its way
         return frame
 
     async def wait_frame(self, after: Key) -> Frame:
@@ -244,10 +252,26 @@ class Stream:
     async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
         return await self.cache.encoded(frame, self.look, level)
 
-    async def encoded_for(self, core: ViewerCore, frame: Frame) -> Encoded | Failure:
-        """``frame`` as this viewer gets it: video on its encoder chain, or an image from the shared cache,
-        at its automatic-quality level where that applies. Decides before its first await (see
-        ``VideoCache.encoded``)."""
+    def want_image(self, viewer: Attached, after: Key) -> asyncio.Future[Encoded | Failure] | None:
+        """A grant of ``viewer``, when it gets images: a ticket for the first picture newer than ``after``
+        (``EncodeCache.want``). None when it gets video: then ``wait_frame`` and ``encoded_for``."""
+        if self._detached:
+            raise StreamClosed()
+        level = self._image_level(viewer.core)
+        if level is None:
+            return None
+        demand = self.demand
+        if demand is not None and demand.ask():
+            self._stale_through = self.slot.count
+        if self.camera is not None:
+            self.camera.wake()
+        ticket = self.cache.want(viewer, level, after)
+        if demand is not None:
+            ticket.add_done_callback(lambda _: demand.done())
+        return ticket
+
+    def _image_level(self, core: ViewerCore) -> int | None:
+        """The automatic-quality level of this viewer's next image; None when it gets video."""
         look = self.look
         level = core.quality.level if adapts(look, core.adaptive) else 0
         if look.settings.format in VIDEO_FORMATS and core.wants_video(look.settings.format):
@@ -255,11 +279,21 @@ class Stream:
             # a long spell with room to spare, or a viewer just able to carry the top step would flap between
             # the two, paying a keyframe each way.
             core.quality.up_after = VIDEO_UP_AFTER
-            return await self.video.encoded(core.seat, frame, look, level)
+            return None
         if core.seat.chain is not None:  # was on video: images now, and its next video frame needs a key
             self.video.leave(core.seat)
             core.seat.need_key = True
             core.quality.up_after = IMAGE_UP_AFTER
+        return level
+
+    async def encoded_for(self, core: ViewerCore, frame: Frame) -> Encoded | Failure:
+        """``frame`` as this viewer gets it: video on its encoder chain, or an image from the shared cache,
+        at its automatic-quality level where that applies. Decides before its first await (see
+        ``VideoCache.encoded``)."""
+        look = self.look
+        level = self._image_level(core)
+        if level is None:
+            return await self.video.encoded(core.seat, frame, look, core.quality.level)
         return await self.cache.encoded(frame, look, level)
 
     async def next_encoded(self, after: Key) -> Encoded | Failure:
