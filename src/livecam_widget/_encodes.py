@@ -21,14 +21,15 @@ get their encodes on the pool meanwhile. Nothing is encoded that no ticket waits
 
 Threads: ``_lock`` (and its condition) guards what the loop, the picker and the pool threads share: the
 tickets, the in-flight table, the newest picture published per level. The results (``_newest``, ``last``,
-``encodes``) are loop-owned: the thread that finished an encode queues it and nudges the loop through the
-door's waker, so the picker never makes the system call that wakes the loop (it would let go of the GIL
-for it and wait to get it back, instead of picking the next frame).
+``encodes``) are loop-owned: the thread that finished an encode queues it and wakes the loop. When the
+picker goes straight on to another encode, the door's waker does the waking: waking the loop is a system
+call, and the picker would let go of the GIL for it and wait to get it back instead of encoding. Otherwise
+it wakes the loop itself (``call_soon_threadsafe``), one hop sooner for the view waiting for this frame.
 
-Measured on 2 CPUs (bench row 3, 640x480, in runs of the whole row): one picker handing results to the
-loop through the waker 0.86-0.90 of the raw encode rate (five runs); the same with
-``call_soon_threadsafe`` 0.77-0.91 (six runs); two pickers encoding side by side 0.79 and 0.79, and with
-the waker 0.74 and 0.75: the producer, the loop and the client need the second CPU.
+Measured on 2 CPUs (bench row 3, 640x480): one picker waking the loop that way 0.90 and 0.93 of the raw
+encode rate; always through the waker 0.84-0.90 (six runs); always directly 0.77-0.91 (six runs); two
+pickers encoding side by side 0.79 and 0.79 (directly), 0.74 and 0.75 (through the waker): the producer,
+the loop and the client need the second CPU.
 """
 
 from __future__ import annotations
@@ -294,7 +295,10 @@ class EncodeCache:
     def _finished(self, key: EncodeKey, future: concurrent.futures.Future[Result]) -> None:
         self._finished_queue.append((key, future))
         nudge, loop = self._nudge, self._loop
-        if nudge is not None:
+        with self._lock:
+            more = self._next_encode() is not None
+        if nudge is not None and more:
+            # The picker goes straight on to the next encode: the waker wakes the loop for it.
             nudge(self._drain)
         elif loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to answer
