@@ -162,7 +162,7 @@ class LoopViewer:
                     result = await stream.encoded_for(core, frame)
                 self._picked = max(self._picked, (result.seq, result.rev))
                 if before is not None:
-                    await before  # sends go out in the order the lanes picked
+                    await before  # sends go out in the order the lanes took their grants
                 served = True
                 self._claimed -= 1
                 if isinstance(result, Failure):
