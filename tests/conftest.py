@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -43,6 +44,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
                 f"condition not met within {timeout} s: {getattr(predicate, '__name__', predicate)}"
             )
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """``wait_for`` for a coroutine on a running loop: poll without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.005)
 
 
 def livecam_threads() -> list[str]:

@@ -26,7 +26,7 @@ from livecam_widget._protocol import CLOSE_POLICY, Pointer
 from livecam_widget._slot import LatestFrame
 from livecam_widget._stream import Stream
 from livecam_widget._viewer import Limits
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, until
 
 NOISE = np.random.default_rng(7).integers(0, 256, (96, 128, 3), np.uint8)
 
@@ -65,13 +65,6 @@ def viewer(
     stream: Stream, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic
 ) -> RecordingViewer:
     return RecordingViewer(stream, limits or Limits(), clock, time.time)
-
-
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.005)
 
 
 def test_one_frame_per_grant_newest_first_and_no_repeats() -> None:

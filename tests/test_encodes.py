@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from livecam_widget._encoder import Encoded, Failure, Look, Settings
 from livecam_widget._encodes import EncodeCache
 from livecam_widget._slot import LatestFrame
 from livecam_widget._viewer import NOTHING_SENT
+from tests.conftest import until
 
 NOISE = np.random.default_rng(3).integers(0, 256, (48, 64, 3), np.uint8)
 
@@ -84,11 +84,13 @@ async def settled(future: asyncio.Future[Any], timeout: float = 5.0) -> Any:
     return await asyncio.wait_for(asyncio.shield(future), timeout)
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.005)
+async def two_tickets_while_frame_1_encodes(s: Stage) -> tuple[asyncio.Future[Any], asyncio.Future[Any]]:
+    """One view's two grants, and frame 1 put and held in its encode (``gated=(1,)``)."""
+    view = object()
+    tickets = s.cache.want(view, 0, NOTHING_SENT), s.cache.want(view, 0, NOTHING_SENT)
+    s.put(1)
+    await until(lambda: s.started == [1])
+    return tickets
 
 
 def test_no_ticket_no_encode_and_one_encode_answers_every_view_waiting_at_its_level() -> None:
@@ -129,10 +131,7 @@ def test_a_view_with_two_tickets_gets_consecutive_pictures_and_the_second_waits_
 def test_the_next_encode_starts_when_the_previous_ends_and_takes_the_newest_frame() -> None:
     async def scenario() -> None:
         async with stage(gated=(1,)) as s:
-            view = object()
-            first, second = s.cache.want(view, 0, NOTHING_SENT), s.cache.want(view, 0, NOTHING_SENT)
-            s.put(1)
-            await until(lambda: s.started == [1])
+            first, second = await two_tickets_while_frame_1_encodes(s)
             s.put(2)
             s.put(3)
             s.gates[1].set()
@@ -148,10 +147,7 @@ def test_an_older_picture_is_never_given_after_a_newer_one() -> None:
 
     async def scenario() -> None:
         async with stage(gated=(1,)) as s:
-            view = object()
-            first, second = s.cache.want(view, 0, NOTHING_SENT), s.cache.want(view, 0, NOTHING_SENT)
-            s.put(1)
-            await until(lambda: s.started == [1])
+            first, second = await two_tickets_while_frame_1_encodes(s)
             s.put(2)
             frame_2 = s.cache.slot.peek()
             assert frame_2 is not None
