@@ -264,11 +264,12 @@ def test_closing_the_stream_says_closed_and_ends_every_viewer() -> None:
 async def paint_at(
     stream: Stream, clock: FakeClock, viewers: list[tuple[RecordingViewer, int]], seconds: int
 ) -> None:
-    """``seconds`` of a 30 fps source on the fake clock, the stats tick once a second; each viewer reports
-    the frame it has as painted and asks for the next on every ``every``-th source frame, and gets it."""
+    """``seconds`` of a 30 fps source on the fake clock (capture times too), the stats tick once a second;
+    each viewer reports the frame it has as painted and asks for the next on every ``every``-th source
+    frame, and gets it."""
     for _second in range(seconds):
         for i in range(30):
-            seq = stream.slot.put(NOISE)
+            seq = stream.slot.put(NOISE, 1.7e9 + clock())
             for v, every in viewers:
                 if i % every == 0:
                     painted = {"seq": v.core.last_key[0], "rev": 0}

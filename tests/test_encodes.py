@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from livecam_widget._encoder import Encoded, Failure, Look, Settings
 from livecam_widget._encodes import EncodeCache
+from livecam_widget._pacing import CaptureGrid
 from livecam_widget._slot import LatestFrame
 from livecam_widget._viewer import NOTHING_SENT
 from tests.conftest import until
@@ -51,7 +52,9 @@ class Stage:
 
 
 @asynccontextmanager
-async def stage(look: Look | None = None, gated: tuple[int, ...] = ()) -> AsyncIterator[Stage]:
+async def stage(
+    look: Look | None = None, gated: tuple[int, ...] = (), clock: Callable[[], float] | None = None
+) -> AsyncIterator[Stage]:
     gates = {mark: threading.Event() for mark in gated}
     looks: list[Look] = []
     started: list[int] = []
@@ -67,7 +70,9 @@ async def stage(look: Look | None = None, gated: tuple[int, ...] = ()) -> AsyncI
     if looks[0].process is None:
         looks[0] = looks[0].restyled(process=process)
     results: list[Any] = []
-    cache = EncodeCache(LatestFrame(), results.append, lambda: looks[-1])
+    cache = EncodeCache(
+        LatestFrame() if clock is None else LatestFrame(clock), results.append, lambda: looks[-1]
+    )
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         cache.attach(asyncio.get_running_loop(), pool)
         s = Stage(cache, looks, gates)
@@ -236,5 +241,38 @@ def test_a_failed_render_answers_the_ticket_with_the_failure() -> None:
             s.put(1)
             failure = await settled(ticket)
             assert isinstance(failure, Failure) and "bad frame" in failure.message and s.cache.encodes == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_capped_view_waits_for_a_frame_its_window_admits_or_for_the_window_to_open() -> None:
+    """Under a cap a view's ticket carries its window (``CaptureGrid``): a frame captured too soon after its
+    last picture is passed over, not encoded, until a later one comes; if none comes (the source stopped),
+    the window opens by itself at its ``until`` and the newest frame goes."""
+
+    async def scenario() -> None:
+        now = [100.0]  # the capture clock
+        async with stage(clock=lambda: now[0]) as s:
+            view, grid = object(), CaptureGrid(10)  # slots 100 ms apart
+            s.put(1)
+            first = await settled(s.cache.want(view, 0, NOTHING_SENT, grid.window()))
+            grid.take(first.t_capture)
+            now[0] = 100.01
+            s.put(2)  # 10 ms after the last: too soon
+            ticket = s.cache.want(view, 0, (1, 0), grid.window())
+            await asyncio.sleep(0.05)
+            assert not ticket.done() and s.started == [1]
+            now[0] = 100.1
+            s.put(3)
+            answer = await settled(ticket)
+            assert answer.seq == 3 and s.started == [1, 3]
+            grid.take(answer.t_capture)
+            now[0] = 100.11
+            s.put(4)  # too soon again, and then nothing more
+            ticket = s.cache.want(view, 0, (3, 0), grid.window())
+            await asyncio.sleep(0.05)
+            assert not ticket.done()
+            now[0] = 100.25  # half an interval past the slot at 100.2
+            assert (await settled(ticket)).seq == 4  # the picker re-checks by itself at `until`
 
     asyncio.run(scenario())

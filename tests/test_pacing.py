@@ -1,19 +1,8 @@
+import itertools
+
 import pytest
 
-from livecam_widget._pacing import Deadline, Pacer, RateMeter, TokenBucket
-
-
-def test_pacer_spaces_sends_by_one_interval(clock) -> None:
-    pacer = Pacer(max_fps=10)
-    assert pacer.delay(clock()) == 0.0
-    pacer.sent(clock())
-    clock.advance(0.04)
-    assert pacer.delay(clock()) == pytest.approx(0.06)
-    clock.advance(0.06)
-    assert pacer.delay(clock()) == pytest.approx(0.0, abs=1e-9)
-    pacer.max_fps = 0  # lifted cap applies at once
-    pacer.sent(clock())
-    assert pacer.delay(clock()) == 0.0
+from livecam_widget._pacing import ANY_CAPTURE, CaptureGrid, Deadline, RateMeter, TokenBucket
 
 
 def test_rate_meter_counts_events_in_the_window(clock) -> None:
@@ -48,35 +37,56 @@ def test_deadline_paces_without_drift_and_skips_ahead_when_late(clock) -> None:
     assert Deadline(None).wait_time(clock()) == 0.0
 
 
-def test_pacer_keeps_a_grid_so_a_viewer_gets_every_frame_of_a_source_at_max_fps(clock) -> None:
-    """A 30 fps source whose frames come 1-4 ms late (capture jitter), a viewer capped at 30 fps that always
-    asks, and sleeps that overshoot by 1 ms (as asyncio's do): paced from the previous pick, the overshoot
-    would add up until a frame is skipped; on a grid the viewer takes every frame."""
-    pacer = Pacer(max_fps=30)
-    start = clock()
-    arrivals = [start + i / 30 + 0.001 + 0.003 * ((i * 7) % 5) / 4 for i in range(300)]
-    picked: list[int] = []
-    last = -1
-    while last < len(arrivals) - 1:
-        delay = pacer.delay(clock())
-        if delay > 0:
-            clock.advance(delay + 0.001)
-        ready = [i for i, t in enumerate(arrivals) if t <= clock() and i > last]
-        if ready:
-            last = ready[-1]  # the newest frame there is
-        else:
-            last += 1
-            clock.now = arrivals[last]  # wait for the next frame
-        picked.append(last)
-        pacer.sent(clock())
-        clock.advance(0.002)  # the encode and send
-    assert len(picked) >= 297, f"{len(picked)} of 300 frames"
+def picks_on_capture_times(fps: float, captures: list[float]) -> list[int]:
+    """What a viewer capped at ``fps`` that always asks gets from frames captured at ``captures``: the
+    first frame each window admits (``ViewerCore.window`` and ``picked`` in the server)."""
+    grid, picked = CaptureGrid(fps), []
+    for i, t in enumerate(captures):
+        if grid.window().admits(t, now=t):  # each frame looked at as it is captured
+            picked.append(i)
+            grid.take(t)
+    return picked
 
 
-def test_pacer_does_not_burst_after_an_idle_spell(clock) -> None:
-    pacer = Pacer(max_fps=10)
-    pacer.sent(clock())
-    clock.advance(5.0)  # the view was paused
-    assert pacer.delay(clock()) == 0.0
-    pacer.sent(clock())
-    assert pacer.delay(clock()) == pytest.approx(0.1)  # one interval from now, not a catch-up burst
+def test_a_capped_viewer_gets_every_frame_of_a_source_at_its_cap_through_jitter() -> None:
+    """A 30 fps source whose frames come 1-4 ms late, irregularly: on a grid of capture times (half an
+    interval of tolerance) the viewer capped at 30 fps gets every frame; late frames do not move the grid."""
+    captures = [i / 30 + 0.001 + 0.003 * ((i * 7) % 5) / 4 for i in range(300)]
+    assert picks_on_capture_times(30, captures) == list(range(300))
+    late = [i / 30 + (0.012 if i % 10 == 3 else 0.0) for i in range(300)]  # every tenth 12 ms late
+    assert picks_on_capture_times(30, late) == list(range(300))
+
+
+def test_a_faster_source_is_thinned_to_the_cap_on_capture_times() -> None:
+    assert picks_on_capture_times(30, [i / 60 for i in range(600)]) == list(range(0, 600, 2))
+    picked = picks_on_capture_times(30, [i / 40 for i in range(400)])  # 10 s at 40 fps
+    assert 285 <= len(picked) <= 301  # at most the cap (a late frame pulls the grid: a little below it)
+    assert max(b - a for a, b in itertools.pairwise(picked)) <= 2
+
+
+def test_a_capped_viewer_starts_a_new_grid_after_an_idle_spell_instead_of_bursting() -> None:
+    captures = [0.0, 0.1, 5.0, 5.01, 5.05, 5.08, 5.1, 5.2]  # 10 fps cap; the view was paused for 5 s
+    assert picks_on_capture_times(10, captures) == [0, 1, 2, 5, 7]  # 5.08: a quarter interval early
+
+
+def test_a_capture_clock_set_back_does_not_freeze_a_capped_viewer() -> None:
+    captures = [100.0, 100.1, 100.2, 40.0, 40.1, 40.2]  # the wall clock jumped back a minute
+    assert picks_on_capture_times(10, captures) == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_last_frame_of_a_source_that_stopped_still_goes_half_an_interval_past_its_slot() -> None:
+    grid = CaptureGrid(10)  # slots 100 ms apart
+    grid.take(5.0)
+    window = grid.window()
+    assert not window.admits(5.01, now=5.01)  # too soon after the last: a newer frame is due by 5.1
+    assert not window.admits(5.01, now=5.149)
+    assert window.admits(5.01, now=5.15)  # none came: the newest there is
+
+
+def test_no_cap_admits_every_frame() -> None:
+    assert picks_on_capture_times(0, [0.0, 0.001, 0.002]) == [0, 1, 2]
+    grid = CaptureGrid(10)
+    grid.take(1.0)
+    assert not grid.window().admits(1.05, now=1.05)
+    grid.fps = 0  # the cap lifted: at once
+    assert grid.window() == ANY_CAPTURE

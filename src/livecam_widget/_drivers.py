@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ._camera import MAX_UPLOAD
 from ._door import spawn
-from ._encoder import Failure
+from ._encoder import Encoded, Failure
 from ._protocol import CLOSE_GOING_AWAY, CLOSE_INTERNAL, Pointer, pack_frame
 from ._slot import Frame
 from ._stream import Stream, StreamClosed
@@ -136,22 +136,22 @@ class LoopViewer:
                 sent = loop.create_future()
                 frame: Frame | None = None
                 try:
-                    delay = core.delay(self.clock(), stream.look.max_fps)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                    window = core.window(stream.look.max_fps)
                     # An image comes on a ticket the encode cache's picker answers; video is picked here.
-                    ticket = stream.want_image(self, self._picked)
+                    ticket = stream.want_image(self, self._picked, window)
                     if ticket is None:
-                        frame = await stream.wait_frame(self._picked)
+                        frame = await stream.wait_frame(self._picked, window)
                         self._picked = max(self._picked, (frame.seq, stream.look.rev))
+                        core.picked(frame.t_capture)
                     elif core.capped(stream.look.max_fps):
-                        # Under a cap, one ticket at a time, and the pacer counts from its answer: two
-                        # tickets waiting through a stalled source would be answered by two frames in a row.
-                        await ticket
+                        # Under a cap, one ticket at a time: the next one's window starts from this one's
+                        # frame (two tickets waiting through a stalled source would get two frames in a row).
+                        answer = await ticket
+                        if isinstance(answer, Encoded):
+                            core.picked(answer.t_capture)
                 except BaseException:
                     self._claimed -= 1
                     raise
-                core.picked(self.clock())
                 before, self._last_send = self._last_send, sent
             served = False
             try:

@@ -38,6 +38,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 
 from ._encoder import VIDEO_FORMATS, Encoded, Encoder, Failure, Look, Settings
 from ._h264 import image_settings
+from ._pacing import ANY_CAPTURE, CaptureWindow
 from ._quality import capped_settings_at, settings_at
 from ._slot import Frame, LatestFrame
 from ._threads import Worker
@@ -83,6 +85,8 @@ class Hunger:
     level: int
     through: Key
     tickets: deque[asyncio.Future[Result]] = field(default_factory=deque)
+    #: The capture times its next picture may have (a capped view holds one ticket at a time).
+    window: CaptureWindow = ANY_CAPTURE
 
 
 class EncodeCache:
@@ -116,11 +120,13 @@ class EncodeCache:
         self._hunger: dict[object, Hunger] = {}
         #: Tickets waiting, for the producer's cheap "anyone waiting?" check (read without the lock).
         self._waiting = 0
+        #: When (capture clock) a view's window lets in the frame ``_next_encode`` last passed over for it.
+        self._recheck_at = math.inf
         self._closed: BaseException | None = None
         self._picker = _Picker(self)
         self._started = False
         #: Finished encodes on their way to the loop (appended by the thread that finished them).
-        self._finished_queue: deque[tuple[EncodeKey, concurrent.futures.Future[Result]]] = deque()
+        self._finished_queue: deque[tuple[EncodeKey, float, concurrent.futures.Future[Result]]] = deque()
         self._nudge: Callable[[Callable[[], object]], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.Executor | None = None
@@ -152,9 +158,12 @@ class EncodeCache:
             self._changed.notify()
 
     # -- loop thread --------------------------------------------------------------------------------------
-    def want(self, viewer: object, level: int, after: Key) -> asyncio.Future[Result]:
+    def want(
+        self, viewer: object, level: int, after: Key, window: CaptureWindow = ANY_CAPTURE
+    ) -> asyncio.Future[Result]:
         """One grant of ``viewer``, served at ``level``: a future for the first picture newer than ``after``
-        and than anything this view was given. Cancel it (or :meth:`forget` the view) to withdraw."""
+        and than anything this view was given, of a frame captured within ``window``. Cancel it (or
+        :meth:`forget` the view) to withdraw."""
         assert self._loop is not None, "EncodeCache.attach() first"
         ticket: asyncio.Future[Result] = self._loop.create_future()
         if self._closed is not None:
@@ -166,7 +175,8 @@ class EncodeCache:
                 hunger = self._hunger[viewer] = Hunger(level, after)
             hunger.level = level
             hunger.through = max(hunger.through, after)
-            ready = self._ready(level, hunger.through) if not hunger.tickets else None
+            hunger.window = window
+            ready = self._ready(hunger) if not hunger.tickets else None
             if ready is not None:
                 hunger.through = (ready.seq, ready.rev)
                 ticket.set_result(ready)
@@ -180,16 +190,17 @@ class EncodeCache:
             self._picker.start()
         return ticket
 
-    def _ready(self, level: int, through: Key) -> Result | None:
-        """The newest encode at ``level`` when it is the slot's newest picture and newer than ``through``."""
-        newest = self._newest.get(level)
+    def _ready(self, hunger: Hunger) -> Result | None:
+        """The newest encode at the view's level when it is the slot's newest picture, newer than what the
+        view has and captured within its window."""
+        newest = self._newest.get(hunger.level)
         frame = self.slot.peek()
         if newest is None or frame is None:
             return None
         key = (newest.seq, newest.rev)
-        if key != (frame.seq, self._look().rev) or key <= through or not self._eligible(frame):
+        if key != (frame.seq, self._look().rev) or key <= hunger.through or not self._eligible(frame):
             return None
-        return newest
+        return newest if hunger.window.admits(frame.t_capture, self.slot.clock()) else None
 
     def _withdraw(self, viewer: object, ticket: asyncio.Future[Result]) -> None:
         if not ticket.cancelled():
@@ -265,20 +276,27 @@ class EncodeCache:
         key = (frame.seq, look.rev, level)
         self.slot.take(frame.seq)
         self._inflight[key] = future
-        future.add_done_callback(functools.partial(self._finished, key))
+        future.add_done_callback(functools.partial(self._finished, key, frame.t_capture))
         return future
 
     def _next_encode(self) -> tuple[Frame, Look, int] | None:
         """The picker's decision: the encode to start now, if any. A level needs one when a view waiting
         there has more tickets than the encodes already running for it, and the slot holds a picture newer
         than what it was given and than every encode running at that level."""
+        self._recheck_at = math.inf
         frame = self.slot.peek()
         if frame is None or not self._eligible(frame):
             return None
         look = self._look()
         key = (frame.seq, look.rev)
+        now = self.slot.clock()
         for hunger in self._hunger.values():
             if not hunger.tickets or key <= hunger.through:
+                continue
+            if not hunger.window.admits(frame.t_capture, now):
+                # Captured too soon after its last picture for a capped view: it takes a newer one, or this
+                # one once its window's ``until`` has passed (the source may have stopped).
+                self._recheck_at = min(self._recheck_at, hunger.window.until)
                 continue
             level = hunger.level
             running = [k[:2] for k in self._inflight if k[2] == level]
@@ -292,8 +310,8 @@ class EncodeCache:
         return None
 
     # -- pool thread, then loop ---------------------------------------------------------------------------
-    def _finished(self, key: EncodeKey, future: concurrent.futures.Future[Result]) -> None:
-        self._finished_queue.append((key, future))
+    def _finished(self, key: EncodeKey, t_capture: float, future: concurrent.futures.Future[Result]) -> None:
+        self._finished_queue.append((key, t_capture, future))
         nudge, loop = self._nudge, self._loop
         with self._lock:
             more = self._next_encode() is not None
@@ -309,7 +327,7 @@ class EncodeCache:
         while self._finished_queue:
             self._publish(*self._finished_queue.popleft())
 
-    def _publish(self, key: EncodeKey, future: concurrent.futures.Future[Result]) -> None:
+    def _publish(self, key: EncodeKey, t_capture: float, future: concurrent.futures.Future[Result]) -> None:
         level, picture = key[2], key[:2]
         result: Result | None = None
         error: BaseException | None = None
@@ -320,6 +338,7 @@ class EncodeCache:
             if error is None:
                 result = future.result()
         answered: list[asyncio.Future[Result]] = []
+        now = self.slot.clock()
         with self._changed:
             self._inflight.pop(key, None)
             if result is not None:
@@ -328,7 +347,12 @@ class EncodeCache:
                     self._newest[level] = result
                     self._published[level] = picture
             for hunger in self._hunger.values():
-                if hunger.level == level and hunger.tickets and picture > hunger.through:
+                if (
+                    hunger.level == level
+                    and hunger.tickets
+                    and picture > hunger.through
+                    and hunger.window.admits(t_capture, now)
+                ):
                     hunger.through = picture
                     answered.append(hunger.tickets.popleft())
                     self._waiting -= 1
@@ -374,7 +398,8 @@ class _Picker(Worker):
                     decision = cache._next_encode()
                     if decision is not None:
                         break
-                    cache._changed.wait()
+                    wait = cache._recheck_at - cache.slot.clock()
+                    cache._changed.wait(None if wait == math.inf else max(0.0, wait))
                 if decision is None:
                     return
                 frame, look, level = decision

@@ -281,18 +281,15 @@ class HttpViewers(Worker):
         )
 
     def next_frame(self, stream: Stream, core: ViewerCore) -> Encoded | Failure | None:
-        """The newest frame after the last one sent, once the reader's pace allows; None to re-check for
+        """The newest frame after the last one sent, captured within the reader's pace; None to re-check for
         shutdown. Raises LoopGone when the server has stopped."""
-        delay = core.delay(self.clock(), stream.look.max_fps)
-        if delay > 0 and self.stopping.wait(delay):
-            return None
-        after = core.last_key
+        after, window = core.last_key, core.window(stream.look.max_fps)
         try:
-            result = self.door.run(lambda: stream.next_encoded(after), _POLL_S)
+            result = self.door.run(lambda: stream.next_encoded(after, window), _POLL_S)
         except TimeoutError:
             return None
         if isinstance(result, Encoded):
-            core.picked(self.clock())
+            core.picked(result.t_capture)
         return result
 
     def wait_acked(self, conn: socket.socket) -> None:

@@ -24,7 +24,8 @@ class Frame:
 
 class LatestFrame:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        #: The capture clock (wall clock): what ``t_capture`` is measured on.
+        self.clock = clock
         self._lock = threading.Lock()
         self._latest: Frame | None = None
         self._taken = True
@@ -40,7 +41,7 @@ class LatestFrame:
             seq = self._seq
             if not self._taken:
                 self.dropped += 1
-            self._latest = Frame(seq, self._clock() if t_capture is None else t_capture, data)
+            self._latest = Frame(seq, self.clock() if t_capture is None else t_capture, data)
             self._taken = False
         callback = self.on_put
         if callback is not None:

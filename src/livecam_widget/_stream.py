@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
+import math
 import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ from ._encoder import VIDEO_FORMATS, Encoded, Failure, Look, Process, Settings
 from ._encodes import EncodeCache, adapts
 from ._h264 import VIDEO_UP_AFTER, VideoCache
 from ._origin import OriginPolicy
+from ._pacing import ANY_CAPTURE, CaptureWindow
 from ._protocol import CLOSE_GOING_AWAY, CameraClaim, CameraError, CameraFrame, Pointer, stats_message
 from ._quality import IMAGE_UP_AFTER
 from ._slot import Frame, LatestFrame
@@ -213,14 +216,15 @@ class Stream:
         elif self._executor is not None:
             await camera.frame(viewer, message, self._executor)
 
-    def _newest(self, after: Key) -> Frame | None:
+    def _newest(self, after: Key, window: CaptureWindow) -> Frame | None:
         frame = self.slot.peek()
         if frame is None or (frame.seq, self.look.rev) <= after or not self._eligible(frame):
             return None
-        return frame
+        return frame if window.admits(frame.t_capture, self.slot.clock()) else None
 
-    async def wait_frame(self, after: Key) -> Frame:
-        """The newest frame newer than ``after``, waiting for one if needed; StreamClosed once detached.
+    async def wait_frame(self, after: Key, window: CaptureWindow = ANY_CAPTURE) -> Frame:
+        """The newest frame newer than ``after`` (and captured within ``window``, a capped viewer's), waiting
+        for one if needed; StreamClosed once detached.
 
         Every call is a frame request to the source's demand: while they keep coming the source is read,
         and the first request after an idle spell makes what the source captured before it stale."""
@@ -231,17 +235,20 @@ class Stream:
         if self.camera is not None:
             self.camera.wake()
         try:
-            frame = self._newest(after)
+            frame = self._newest(after, window)
             while frame is None:
                 if self._detached:
                     raise StreamClosed()
                 event = self._changed
                 self._waiters += 1  # announce before re-checking, so a put in between is never missed
                 try:
-                    frame = self._newest(after)
+                    frame = self._newest(after, window)
                     if frame is None:
-                        await event.wait()
-                        frame = self._newest(after)
+                        # A capped viewer's window also opens by itself at ``until`` (CaptureWindow).
+                        wait = window.until - self.slot.clock()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(event.wait(), None if wait == math.inf else max(0.0, wait))
+                        frame = self._newest(after, window)
                 finally:
                     self._waiters -= 1
             return frame
@@ -252,9 +259,12 @@ class Stream:
     async def encoded(self, frame: Frame, level: int = 0) -> Encoded | Failure:
         return await self.cache.encoded(frame, self.look, level)
 
-    def want_image(self, viewer: Attached, after: Key) -> asyncio.Future[Encoded | Failure] | None:
-        """A grant of ``viewer``, when it gets images: a ticket for the first picture newer than ``after``
-        (``EncodeCache.want``). None when it gets video: then ``wait_frame`` and ``encoded_for``."""
+    def want_image(
+        self, viewer: Attached, after: Key, window: CaptureWindow = ANY_CAPTURE
+    ) -> asyncio.Future[Encoded | Failure] | None:
+        """A grant of ``viewer``, when it gets images: a ticket for the first picture newer than ``after``,
+        captured within ``window`` (``EncodeCache.want``). None when it gets video: then ``wait_frame`` and
+        ``encoded_for``."""
         if self._detached:
             raise StreamClosed()
         level = self._image_level(viewer.core)
@@ -265,7 +275,7 @@ class Stream:
             self._stale_through = self.slot.count
         if self.camera is not None:
             self.camera.wake()
-        ticket = self.cache.want(viewer, level, after)
+        ticket = self.cache.want(viewer, level, after, window)
         if demand is not None:
             ticket.add_done_callback(lambda _: demand.done())
         return ticket
@@ -296,9 +306,10 @@ class Stream:
             return await self.video.encoded(core.seat, frame, look, core.quality.level)
         return await self.cache.encoded(frame, look, level)
 
-    async def next_encoded(self, after: Key) -> Encoded | Failure:
-        """The newest frame newer than ``after``, encoded once for every viewer that asks for it."""
-        return await self.encoded(await self.wait_frame(after))
+    async def next_encoded(self, after: Key, window: CaptureWindow = ANY_CAPTURE) -> Encoded | Failure:
+        """The newest frame newer than ``after`` (captured within ``window``), encoded once for every viewer
+        that asks for it."""
+        return await self.encoded(await self.wait_frame(after, window))
 
     def _encode_done(self, result: Encoded | Failure) -> None:
         if isinstance(result, Encoded):

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._chains import Seat
 from ._encoder import Encoded
-from ._pacing import Pacer, RateMeter, TokenBucket
+from ._pacing import CaptureGrid, CaptureWindow, RateMeter, TokenBucket
 from ._protocol import (
     CLOSE_POLICY,
     CameraClaim,
@@ -91,7 +91,7 @@ class ViewerCore:
         self.quality = QualityController()
         #: Adapts its quality even when the widget's is fixed (the comm transport; ``_encodes.adapts``).
         self.adaptive = False
-        self._pacer = Pacer(0.0)
+        self._grid = CaptureGrid()
         self._bucket = TokenBucket(limits.max_messages_per_s, limits.max_messages_per_s, now)
         self._sent = RateMeter()
         self._painted = RateMeter()
@@ -150,20 +150,20 @@ class ViewerCore:
     def wants_frame(self) -> bool:
         return self.outstanding > 0
 
-    def delay(self, now: float, max_fps: float) -> float:
-        """Seconds to wait before picking the next frame, under the widget's cap and this viewer's own."""
+    def window(self, max_fps: float) -> CaptureWindow:
+        """The frames this viewer may get next, by capture time, under the widget's cap and its own
+        (``CaptureGrid``)."""
         caps = [cap for cap in (max_fps, self.own_cap) if cap > 0]
-        self._pacer.max_fps = min(caps) if caps else 0.0
-        return self._pacer.delay(now)
+        self._grid.fps = min(caps) if caps else 0.0
+        return self._grid.window()
 
     def capped(self, max_fps: float) -> bool:
         """Whether this viewer's frames are paced (the widget's cap or its own)."""
         return max_fps > 0 or self.own_cap > 0
 
-    def picked(self, now: float) -> None:
-        """A frame was picked for this viewer. Pace from here, not from the send: otherwise every encode
-        would stretch the interval and a viewer could never reach max_fps."""
-        self._pacer.sent(now)
+    def picked(self, t_capture: float) -> None:
+        """This viewer got the frame captured at ``t_capture``: its next one comes from the next slot."""
+        self._grid.take(t_capture)
 
     def failed(self, key: Key) -> None:
         """Rendering frame ``key`` failed (the stream shows the error); the grant waits for a newer one."""
