@@ -404,6 +404,122 @@ export function paintStep(behind, decoded) {
 }
 
 /**
+ * When a view draws its decoded frames. A frame is drawn as soon as it is decoded, so its grant (which rides
+ * on the paint report) reaches the server before the source's next frame and that frame is encoded the moment
+ * it is captured; waiting for an animation frame to draw would hold the grant back until then, and the frame
+ * picked would have waited in the server's slot for up to one interval. The display shows one picture per
+ * animation frame, though: a frame decoded while a picture drawn since the last animation frame is still
+ * unseen waits (drawing it would replace that picture before anyone saw it), and such waiting frames are
+ * drawn in order, one per animation frame, from the next animation frame on (or by the first frame decoded
+ * after it), with paintStep draining a standing queue.
+ *
+ * The view calls `decoded` when a frame joins its queue and `animationFrame` from a requestAnimationFrame
+ * callback (which runs before that frame's rendering), and keeps an animation frame requested while
+ * `wantsAnimationFrame` says so.
+ */
+export class PaintGate {
+  constructor() {
+    /** A picture was drawn since the last animation frame: the next rendering has not shown it yet. */
+    this.unseen = false;
+    this.behind = 0; // see paintStep
+  }
+
+  /**
+   * A frame was decoded and queued.
+   * @param {number} waiting  decoded frames waiting, the new one included
+   * @returns {{draw: boolean, skip: boolean}}  draw the oldest now (after dropping one if `skip`), or wait
+   */
+  decoded(waiting) {
+    if (this.unseen || waiting < 1) return { draw: false, skip: false };
+    this.unseen = true;
+    return this._step(waiting);
+  }
+
+  /**
+   * An animation frame's callback: its rendering comes next and shows the picture drawn since the last one.
+   * @param {number} waiting  decoded frames waiting
+   * @returns {{draw: boolean, skip: boolean}}  draw the oldest now, to be shown by this animation frame
+   */
+  animationFrame(waiting) {
+    if (this.unseen) {
+      // This frame shows it; a frame waiting behind it is drawn by the next one (or by a decode before that).
+      this.unseen = false;
+      return { draw: false, skip: false };
+    }
+    return waiting > 0 ? this._step(waiting) : { draw: false, skip: false };
+  }
+
+  /** @param {number} waiting  @returns {boolean} whether the view needs an animation frame callback */
+  wantsAnimationFrame(waiting) {
+    return this.unseen || waiting > 0;
+  }
+
+  /** @param {number} waiting */
+  _step(waiting) {
+    const step = paintStep(this.behind, waiting);
+    this.behind = step.behind;
+    return { draw: true, skip: step.skip };
+  }
+}
+
+/**
+ * Whether the page has time to spare for a second frame in flight on the direct socket. At depth 1 the next
+ * grant leaves only once a frame is drawn, and when that comes after the source's next frame was captured,
+ * the frame waits in the server's slot for the grant; at depth 2 a grant always waits at the server and each
+ * frame is encoded the moment it is captured. On a page that is slow already (a throttled CPU), though, a
+ * second frame only waits behind the first: there depth 1 is fresher. "Spare" means the page's own work on a
+ * frame (decode and draw, not the wait for the display) takes under SPARE_BELOW of the time between two
+ * paints, as the median of the last HEADROOM_FRAMES; it stops meaning so above SPARE_ABOVE (hysteresis, so
+ * the depth does not flap).
+ */
+export class Headroom {
+  constructor() {
+    /** @type {number[]} */
+    this._work = [];
+    /** @type {number[]} */
+    this._gaps = [];
+    /** @type {number | null} */
+    this._last = null;
+    this.spare = false;
+  }
+
+  /**
+   * A frame was drawn.
+   * @param {number} workMs  the page's work on it: decode and draw
+   * @param {number} now  ms, when it was drawn
+   * @returns {boolean} whether the page has time to spare now
+   */
+  painted(workMs, now) {
+    if (this._last !== null) push(this._gaps, now - this._last);
+    this._last = now;
+    push(this._work, workMs);
+    if (this._gaps.length >= HEADROOM_FRAMES / 2) {
+      const share = median(this._work) / Math.max(1, median(this._gaps));
+      if (share < SPARE_BELOW) this.spare = true;
+      else if (share > SPARE_ABOVE) this.spare = false;
+    }
+    return this.spare;
+
+    /** @param {number[]} list @param {number} value */
+    function push(list, value) {
+      list.push(value);
+      if (list.length > HEADROOM_FRAMES) list.shift();
+    }
+    /** @param {number[]} list */
+    function median(list) {
+      return [...list].sort((a, b) => a - b)[list.length >> 1];
+    }
+  }
+}
+
+/** Frames the headroom is judged over (see Headroom). */
+export const HEADROOM_FRAMES = 16;
+/** Share of the paint interval the page's work on a frame takes, below which it has time to spare. */
+export const SPARE_BELOW = 0.4;
+/** ... and above which it no longer has. */
+export const SPARE_ABOVE = 0.6;
+
+/**
  * How many frames a view keeps in its pipeline on each transport (PullLoop.depth). The comm channel and
  * jupyter-server-proxy cross the Jupyter server twice per frame, and at depth 1 that round trip, not the
  * source, sets the frame rate; depth 2 lets the next frame travel while the current one decodes and paints.

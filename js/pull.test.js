@@ -17,6 +17,9 @@ import {
   framePoint,
   paintStep,
   STANDING_QUEUE_RAFS,
+  PaintGate,
+  Headroom,
+  HEADROOM_FRAMES,
 } from "./pull.js";
 import { buildFrame } from "./fakes.js";
 
@@ -736,6 +739,58 @@ test("paintStep skips one frame only after a standing queue lasted STANDING_QUEU
   // One frame waiting (the page keeps up, nothing queued behind it) resets the count: no skip ever.
   assert.deepEqual(paintStep(STANDING_QUEUE_RAFS, 1), { behind: 0, skip: false });
   assert.deepEqual(paintStep(0, 0), { behind: 0, skip: false });
+});
+
+test("PaintGate draws a frame the moment it is decoded, unless the last one drawn is not on screen yet", () => {
+  const gate = new PaintGate();
+  const DRAW = { draw: true, skip: false };
+  const WAIT = { draw: false, skip: false };
+  assert.deepEqual(gate.decoded(1), DRAW); // nothing drawn since the last animation frame: draw now
+  assert.equal(gate.wantsAnimationFrame(0), true); // to learn when that picture was shown
+  assert.deepEqual(gate.decoded(1), WAIT); // drawing now would replace a picture nobody saw
+  assert.deepEqual(gate.animationFrame(1), WAIT); // this frame shows the first; the second waits for the next
+  assert.equal(gate.wantsAnimationFrame(1), true);
+  assert.deepEqual(gate.animationFrame(1), DRAW); // drawn in the callback: this frame shows it
+  assert.equal(gate.wantsAnimationFrame(0), false); // nothing waits, nothing unseen: no callbacks
+  assert.deepEqual(gate.decoded(1), DRAW); // the next one, at once again
+  assert.deepEqual(gate.animationFrame(0), WAIT);
+  assert.equal(gate.wantsAnimationFrame(0), false);
+});
+
+test("PaintGate: a frame waiting is drawn by the first decode after the animation frame that showed the last", () => {
+  const gate = new PaintGate();
+  gate.decoded(1); // drawn, unseen
+  assert.equal(gate.decoded(1).draw, false); // waits
+  gate.animationFrame(1); // the first shown; the waiting one may go from now on
+  assert.deepEqual(gate.decoded(2), { draw: true, skip: false }); // a decode before the next frame draws it
+  assert.equal(gate.decoded(1).draw, false); // and the newer waits again
+});
+
+test("PaintGate drains a standing queue as paintStep says, one frame per animation frame", () => {
+  const gate = new PaintGate();
+  const skips = [];
+  for (let raf = 0; raf < STANDING_QUEUE_RAFS + 1; raf++) skips.push(gate.animationFrame(2).skip);
+  assert.deepEqual(skips, [...Array(STANDING_QUEUE_RAFS).fill(false), true]);
+});
+
+test("Headroom: a page whose work on a frame is a small share of the paint interval has time to spare", () => {
+  const headroom = new Headroom();
+  let now = 0;
+  const paint = (/** @type {number} */ work, /** @type {number} */ gap) => headroom.painted(work, (now += gap));
+  for (let i = 0; i < HEADROOM_FRAMES / 2; i++) assert.equal(paint(5, 16.7), false); // too few to judge
+  assert.equal(paint(5, 16.7), true); // 5 of 16.7 ms: spare
+  // A throttled page: its work takes most of the interval. The median needs a few frames to turn.
+  const turned = [];
+  for (let i = 0; i < HEADROOM_FRAMES; i++) turned.push(paint(30, 37));
+  assert.equal(turned.at(-1), false);
+  assert.ok(turned.indexOf(false) > 0 && turned.indexOf(false) <= HEADROOM_FRAMES / 2 + 1);
+  // Between the two thresholds it keeps what it had: no flapping.
+  for (let i = 0; i < HEADROOM_FRAMES; i++) paint(8, 16.7); // a share of 0.48
+  assert.equal(headroom.spare, false);
+  for (let i = 0; i < HEADROOM_FRAMES; i++) paint(4, 16.7);
+  assert.equal(headroom.spare, true);
+  for (let i = 0; i < HEADROOM_FRAMES; i++) paint(8, 16.7);
+  assert.equal(headroom.spare, true);
 });
 
 test("requestKey: the next grant says key: true, once, with the paint report when there is one", () => {

@@ -7,8 +7,9 @@ import {
   framePoint,
   keyAction,
   overlayLines,
-  paintStep,
   PIPELINE_DEPTH,
+  Headroom,
+  PaintGate,
   PullLoop,
   TransportPlan,
 } from "./pull.js";
@@ -35,7 +36,7 @@ import { VIDEO_MIME, VideoOffer, VideoPipe, videoSupport } from "./video.js";
  */
 
 /**
- * A decoded frame waiting for its animation frame.
+ * A decoded frame waiting to be drawn (see PaintGate).
  * @typedef {object} DecodedFrame
  * @property {ImageBitmap | VideoFrame} bitmap  an image's bitmap or a video frame's picture (both close())
  * @property {any} header
@@ -157,10 +158,11 @@ export class LiveView {
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.overlayTimer = undefined;
     this.raf = 0;
-    /** @type {DecodedFrame[]} decoded, waiting for an animation frame, oldest first (at most the pipeline's
-     * depth: frames are asked for only as others are painted) */
+    /** @type {DecodedFrame[]} decoded, waiting to be drawn, oldest first (at most the pipeline's depth:
+     * frames are asked for only as others are painted) */
     this.decoded = [];
-    this.behind = 0; // animation frames in a row that found a frame waiting behind the one painted
+    this.gate = new PaintGate(); // when to draw them
+    this.headroom = new Headroom(); // whether a second frame may travel while one decodes
     /** @type {import("./pull.js").LoopState} what the badge says (set by `show`) */
     this.state = "connecting";
     /** @type {number | null} when (performance.now()) this view went live with a picture; null: it is not */
@@ -372,6 +374,7 @@ export class LiveView {
     const mine = () => serial === this.connSerial;
     const loop = this.loop;
     loop.setDepth(PIPELINE_DEPTH[kind]);
+    this.headroom = new Headroom();
     this.video.reset(); // a new connection's first video frame is a keyframe
     this.conn = openTransport(
       kind,
@@ -443,36 +446,55 @@ export class LiveView {
       frame.bitmap.close();
       return;
     }
-    // One frame per animation frame, in order: a frame decoded while another waits is shown at the next
-    // one rather than dropped, so a view at depth 2 shows nearly every frame it asked for (paintStep skips
+    // Drawn now unless the picture drawn last is not on screen yet (PaintGate in pull.js); then one per
+    // animation frame, in order, so a view at depth 2 shows nearly every frame it asked for (paintStep skips
     // one only to drain a standing queue).
     const later = this.decoded.findIndex((f) => f.id > id);
     this.decoded.splice(later < 0 ? this.decoded.length : later, 0, frame);
-    if (!this.raf) this.raf = requestAnimationFrame(this.paintDecoded);
+    this.paintIf(this.gate.decoded(this.decoded.length));
   }
 
-  /** An animation frame came: draw the oldest decoded frame and tell its loop; the next waits for the next. */
-  paintDecoded = () => {
+  /** An animation frame's callback, before its rendering: it shows what was drawn since the last one. */
+  onAnimationFrame = () => {
     this.raf = 0;
-    const step = paintStep(this.behind, this.decoded.length); // drains a standing queue (pull.js)
-    this.behind = step.behind;
-    if (step.skip) this.decoded.shift()?.bitmap.close();
-    const frame = this.decoded.shift();
-    if (!frame) return;
-    if (this.decoded.length) this.raf = requestAnimationFrame(this.paintDecoded);
+    this.paintIf(this.gate.animationFrame(this.decoded.length));
+  };
+
+  /**
+   * Draw the oldest decoded frame if the gate says so and tell its loop; keep an animation frame requested
+   * while the gate needs one.
+   * @param {{draw: boolean, skip: boolean}} step
+   */
+  paintIf(step) {
+    if (step.draw) {
+      if (step.skip) this.decoded.shift()?.bitmap.close();
+      const frame = this.decoded.shift();
+      if (frame) this.paintFrame(frame);
+    }
+    if (!this.raf && this.gate.wantsAnimationFrame(this.decoded.length)) {
+      this.raf = requestAnimationFrame(this.onAnimationFrame);
+    }
+  }
+
+  /** @param {DecodedFrame} frame */
+  paintFrame(frame) {
     const { pull } = frame;
     const t1 = performance.now();
     this.paint(frame.bitmap, frame.header);
     this.shownBytes = frame.bytes;
     this.shownVia = frame.kind;
     this.plan.delivered();
-    pull.painted(frame.id, { decode_ms: frame.decodeMs, paint_ms: performance.now() - t1 });
+    const t2 = performance.now();
+    // Where the page has time to spare, a second frame travels while this one decodes (Headroom, pull.js).
+    const spare = this.headroom.painted(frame.decodeMs + (t2 - t1), t2);
+    pull.setDepth(Math.max(PIPELINE_DEPTH[frame.kind], spare ? 2 : 1));
+    pull.painted(frame.id, { decode_ms: frame.decodeMs, paint_ms: t2 - t1 });
     this.root.dataset.livecamPainted = String(pull.stats.painted);
     if (this.liveSince === null && this.state === "live") {
       this._markLive();
       this.updateBadge();
     }
-  };
+  }
 
   /**
    * Draw a decoded frame (and close it). quality="auto" may send fewer pixels (full_width/full_height say how
