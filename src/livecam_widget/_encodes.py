@@ -289,11 +289,11 @@ class EncodeCache:
             return None
         look = self._look()
         key = (frame.seq, look.rev)
-        now = self.slot.clock()
         for hunger in self._hunger.values():
             if not hunger.tickets or key <= hunger.through:
                 continue
-            if not hunger.window.admits(frame.t_capture, now):
+            window = hunger.window  # ANY_CAPTURE (no cap) admits every frame: no clock read for it
+            if window is not ANY_CAPTURE and not window.admits(frame.t_capture, self.slot.clock()):
                 # Captured too soon after its last picture for a capped view: it takes a newer one, or this
                 # one once its window's ``until`` has passed (the source may have stopped).
                 self._recheck_at = min(self._recheck_at, hunger.window.until)
