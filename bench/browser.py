@@ -190,23 +190,8 @@ CELLS = {
 }
 
 # Reads the block codes from whatever shows the picture: LiveFrame's canvas or the peers' <img>.
-READ = """window.__benchRead = () => {
-  const el = document.querySelector('canvas.livecam-canvas')
-    || [...document.querySelectorAll('.jp-OutputArea img')].find((i) => i.naturalWidth >= 384);
-  if (!el) return null;
-  const w = el.width || el.naturalWidth, h = el.height || el.naturalHeight;
-  if (!w || w < 384 || h < 64) return null;
-  let data;
-  if (el.tagName === 'CANVAS') {
-    data = el.getContext('2d').getImageData(0, 0, 384, 64).data;
-  } else {
-    const c = (window.__benchCanvas ||= document.createElement('canvas'));
-    c.width = 384; c.height = 64;
-    const x = c.getContext('2d', { willReadFrequently: true });
-    x.drawImage(el, 0, 0, 384, 64, 0, 0, 384, 64);
-    data = x.getImageData(0, 0, 384, 64).data;
-  }
-  const now = Date.now();
+READ = """(() => {
+const decode = (data) => {
   const rows = [];
   for (let r = 0; r < 4; r++) {
     let v = 0;
@@ -220,8 +205,33 @@ READ = """window.__benchRead = () => {
     }
     rows.push(v);
   }
-  return { rows, now };
+  return rows;
 };
+const pictureOf = (img) => {
+  const c = (window.__benchCanvas ||= document.createElement('canvas'));
+  c.width = 384; c.height = 64;
+  const x = c.getContext('2d', { willReadFrequently: true });
+  x.drawImage(img, 0, 0, 384, 64, 0, 0, 384, 64);
+  return decode(x.getImageData(0, 0, 384, 64).data);
+};
+const shownImage = () =>
+  [...document.querySelectorAll('.jp-OutputArea img')].find((i) => i.naturalWidth >= 384);
+window.__benchRead = () => {
+  const el = document.querySelector('canvas.livecam-canvas') || shownImage();
+  if (!el) return null;
+  const now = Date.now();
+  if (el.tagName === 'IMG') {
+    // An image whose new source is still loading cannot be drawn, and the page goes on showing the last
+    // picture it had (jupyter_rfb sets a new source in every animation frame's callback, so at the
+    // rendering its newest one is often still loading): report the last picture read from it.
+    const rows = el.complete ? pictureOf(el) : null;
+    if (rows && rows[0] !== 0 && (rows[0] ^ rows[1] ^ 0x5a5a5a) === rows[3]) window.__benchShown = rows;
+    return window.__benchShown ? { rows: window.__benchShown, now } : null;
+  }
+  if (el.width < 384 || el.height < 64) return null;
+  return { rows: decode(el.getContext('2d').getImageData(0, 0, 384, 64).data), now };
+};
+})();
 // Every animation frame for `seconds`: what a person would see, frame by frame. Read in that frame's
 // rendering step, after all its requestAnimationFrame callbacks and its layout, before it is painted: a
 // ResizeObserver's callback runs there, and a probe element changes size every animation frame to make it
