@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,10 +23,11 @@ from livecam_widget._door import LoopDoor
 from livecam_widget._drivers import CommRouter, LoopViewer
 from livecam_widget._encoder import Look, Settings
 from livecam_widget._origin import OriginPolicy
+from livecam_widget._pacing import CaptureWindow
 from livecam_widget._protocol import CLOSE_POLICY, Pointer
 from livecam_widget._slot import LatestFrame
 from livecam_widget._stream import Stream
-from livecam_widget._viewer import Limits
+from livecam_widget._viewer import NOTHING_SENT, Limits
 from tests.conftest import FakeClock, until
 
 NOISE = np.random.default_rng(7).integers(0, 256, (96, 128, 3), np.uint8)
@@ -50,8 +52,10 @@ class RecordingViewer(LoopViewer):
 
 
 @asynccontextmanager
-async def attached(look: Look, now: float | None = None, **kwargs: Any) -> AsyncIterator[Stream]:
-    stream = Stream(LatestFrame(), look, OriginPolicy(env=""), **kwargs)
+async def attached(
+    look: Look, now: float | None = None, slot: LatestFrame | None = None, **kwargs: Any
+) -> AsyncIterator[Stream]:
+    stream = Stream(slot or LatestFrame(), look, OriginPolicy(env=""), **kwargs)
     door = LoopDoor()
     door.open(asyncio.get_running_loop())
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -317,3 +321,23 @@ def test_the_stats_tick_reports_and_steps_a_slow_viewer_down(clock: FakeClock) -
     asyncio.run(scenario())
     stats = [value for name, value in reports if name == "stats"]
     assert len(stats) == 8 and stats[-1]["fps_source"] == 30.0 and stats[-1]["clients"] == 2
+
+
+def test_wait_frame_passes_over_a_frame_its_window_holds_back_until_the_window_ends() -> None:
+    """The video and MJPEG path of a capped viewer: a frame captured too soon after its last one is not
+    taken while the window holds it back; once the window's ``until`` passes, it is (the source stopped);
+    with no newer frame at all, only a put ends the wait."""
+
+    async def scenario() -> None:
+        now = [100.0]  # the capture clock
+        async with attached(Look(max_fps=0), slot=LatestFrame(lambda: now[0])) as stream:
+            stream.slot.put(NOISE)  # captured at 100.0
+            window = CaptureWindow(opens=100.1, until=100.15, last=-math.inf)
+            waiting = asyncio.ensure_future(stream.wait_frame(NOTHING_SENT, window))
+            await asyncio.sleep(0.03)
+            assert not waiting.done()  # held back by the window
+            now[0] = 100.15  # the window ends; the wait re-checks by itself
+            assert (await asyncio.wait_for(waiting, 5)).seq == 1
+            assert stream._held_for((1, 0), window) is None  # nothing newer: wait for a put, no timer
+
+    asyncio.run(scenario())

@@ -108,13 +108,14 @@ class CaptureGrid:
     frame wait in the slot for that phase, 0 to 1 interval, for as long as the view lived (60 fps at
     max_fps=60 reached the page 4.3 ms after capture at the median and 18 ms at p95, against 2.8 and 6.6
     without a cap). On capture times a source at the cap passes frame for frame: a frame earlier than its
-    slot by up to a quarter interval is taken, and a late one pulls the grid to within a quarter interval
-    behind it, so the next on-time frame is still taken. A faster source is thinned to the cap (the slot
-    moves at least one interval per frame, so at most ``fps`` frames a second of capture time, and frames at
-    twice the cap are taken every other one, not irregularly). A source that stopped or slowed has no frame
-    that late: half an interval past the slot the window takes the newest frame there is, so the last frame
-    of a burst still reaches the view. A view that was away more than an interval starts a new grid at its
-    next frame instead of catching up.
+    slot by up to a quarter interval is taken, and a late one does not move the grid, so the next on-time
+    frame is still taken. A faster source is thinned to the cap (the slot moves one interval per frame, so
+    at most ``fps`` frames a second of capture time, and frames at twice the cap are taken every other one,
+    not irregularly). A source that stopped or slowed has no frame that late: half an interval past the slot
+    the window takes the newest frame there is, so the last frame of a burst still reaches the view, and the
+    grid starts again at that frame (so a grid that got ahead of the source's phase costs one frame's delay,
+    once). A view that was away more than an interval starts a new grid at its next frame instead of
+    catching up.
     """
 
     TOLERANCE = 0.25  # of an interval; below 1/2, or a source at twice the cap would be taken irregularly
@@ -146,7 +147,9 @@ class CaptureGrid:
             return
         interval, self._grid_fps = 1.0 / self.fps, self.fps
         due = self._due
-        if due is None or t_capture - due > interval or t_capture < due - interval:
-            self._due = t_capture + interval  # first frame, back after a gap, or the clock was set back
+        if due is None or t_capture - due > interval or t_capture < due - self.TOLERANCE * interval:
+            # The first frame, one after a gap, or one taken before its window opened (``until``: the grid
+            # was ahead of the source; or the clock was set back): the grid starts again at it.
+            self._due = t_capture + interval
         else:
-            self._due = max(due, t_capture - self.TOLERANCE * interval) + interval
+            self._due = due + interval  # a late frame does not move the grid: the next on-time one still goes

@@ -222,6 +222,14 @@ class Stream:
             return None
         return frame if window.admits(frame.t_capture, self.slot.clock()) else None
 
+    def _held_for(self, after: Key, window: CaptureWindow) -> float | None:
+        """Seconds until ``window`` lets in the newest frame, when that is all that holds it back (it opens by
+        itself at ``until``: CaptureWindow); None when there is no newer frame: then only a put helps."""
+        frame = self.slot.peek()
+        if frame is None or (frame.seq, self.look.rev) <= after or not self._eligible(frame):
+            return None
+        return None if window.until == math.inf else max(0.0, window.until - self.slot.clock())
+
     async def wait_frame(self, after: Key, window: CaptureWindow = ANY_CAPTURE) -> Frame:
         """The newest frame newer than ``after`` (and captured within ``window``, a capped viewer's), waiting
         for one if needed; StreamClosed once detached.
@@ -244,10 +252,8 @@ class Stream:
                 try:
                     frame = self._newest(after, window)
                     if frame is None:
-                        # A capped viewer's window also opens by itself at ``until`` (CaptureWindow).
-                        wait = window.until - self.slot.clock()
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(event.wait(), None if wait == math.inf else max(0.0, wait))
+                            await asyncio.wait_for(event.wait(), self._held_for(after, window))
                         frame = self._newest(after, window)
                 finally:
                     self._waiters -= 1
