@@ -276,3 +276,26 @@ def test_a_capped_view_waits_for_a_frame_its_window_admits_or_for_the_window_to_
             assert (await settled(ticket)).seq == 4  # the picker re-checks by itself at `until`
 
     asyncio.run(scenario())
+
+
+def test_a_capped_view_gets_a_picture_another_view_had_encoded_once_its_window_ends() -> None:
+    """Views share encodes: a picture made for one view but too soon for a capped one is not encoded again;
+    the capped view gets it when its window ends, if no newer frame came (the source stopped)."""
+
+    async def scenario() -> None:
+        now = [100.0]
+        async with stage(clock=lambda: now[0]) as s:
+            free, capped, grid = object(), object(), CaptureGrid(10)
+            s.put(1)
+            first = await settled(s.cache.want(capped, 0, NOTHING_SENT, grid.window()))
+            grid.take(first.t_capture)
+            now[0] = 100.01
+            s.put(2)
+            held = s.cache.want(capped, 0, (1, 0), grid.window())
+            assert (await settled(s.cache.want(free, 0, NOTHING_SENT))).seq == 2
+            await asyncio.sleep(0.05)
+            assert not held.done()  # too soon for the capped view
+            now[0] = 100.15  # its window ends (half an interval past the slot at 100.1)
+            assert (await settled(held)).seq == 2 and s.cache.encodes == 2
+
+    asyncio.run(scenario())

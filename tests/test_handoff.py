@@ -57,6 +57,26 @@ def test_what_comes_while_a_handler_waits_leaves_from_the_handler_in_order() -> 
     assert handoff.sent_by_handler == 3
 
 
+def test_an_answer_that_comes_at_once_still_leaves_from_the_handler() -> None:
+    """The request is passed on only once the handler counts as waiting: a server that answers within a
+    millisecond (a frame that is ready) hands its answer over instead of sending it from its own thread
+    while the handler waits the whole hold."""
+    record = Recorder()
+    handoff = HandlerSend(record, hold=30.0)
+
+    def request() -> None:  # the server answers before this returns
+        server = threading.Thread(
+            name="server", target=handoff, args=({"livecam": "frame", "view": "v"}, [b""])
+        )
+        server.start()
+        server.join()
+
+    started = time.monotonic()
+    handoff.answer("v", ("frame",), request)
+    assert time.monotonic() - started < 10  # not the 30 s hold
+    assert record.sent == [("frame", threading.current_thread().name)] and handoff.sent_by_handler == 1
+
+
 def test_with_no_handler_waiting_a_message_leaves_at_once_from_its_own_thread() -> None:
     record = Recorder()
     handoff = HandlerSend(record, hold=0.0)

@@ -185,14 +185,18 @@ class EncodeCache:
             self._waiting += 1
             ticket.add_done_callback(functools.partial(self._withdraw, viewer))
             self._changed.notify()
+            if window.until != math.inf and self._ready(hunger, ANY_CAPTURE) is not None:
+                # The newest picture is there, encoded, but too soon for this capped view: the picker will
+                # not encode it again, so it is answered from here when the window ends (or a newer comes).
+                self._answer_at(window.until)
         if not self._started:
             self._started = True
             self._picker.start()
         return ticket
 
-    def _ready(self, hunger: Hunger) -> Result | None:
+    def _ready(self, hunger: Hunger, window: CaptureWindow | None = None) -> Result | None:
         """The newest encode at the view's level when it is the slot's newest picture, newer than what the
-        view has and captured within its window."""
+        view has and captured within its window (or ``window``)."""
         newest = self._newest.get(hunger.level)
         frame = self.slot.peek()
         if newest is None or frame is None:
@@ -200,7 +204,8 @@ class EncodeCache:
         key = (newest.seq, newest.rev)
         if key != (frame.seq, self._look().rev) or key <= hunger.through or not self._eligible(frame):
             return None
-        return newest if hunger.window.admits(frame.t_capture, self.slot.clock()) else None
+        admits = (hunger.window if window is None else window).admits(frame.t_capture, self.slot.clock())
+        return newest if admits else None
 
     def _withdraw(self, viewer: object, ticket: asyncio.Future[Result]) -> None:
         if not ticket.cancelled():
@@ -338,6 +343,7 @@ class EncodeCache:
             if error is None:
                 result = future.result()
         answered: list[asyncio.Future[Result]] = []
+        held = math.inf  # the earliest end of a window that held this picture back from a view waiting for it
         now = self.slot.clock()
         with self._changed:
             self._inflight.pop(key, None)
@@ -347,16 +353,19 @@ class EncodeCache:
                     self._newest[level] = result
                     self._published[level] = picture
             for hunger in self._hunger.values():
-                if (
-                    hunger.level == level
-                    and hunger.tickets
-                    and picture > hunger.through
-                    and hunger.window.admits(t_capture, now)
-                ):
-                    hunger.through = picture
-                    answered.append(hunger.tickets.popleft())
-                    self._waiting -= 1
+                if hunger.level != level or not hunger.tickets or picture <= hunger.through:
+                    continue
+                if not hunger.window.admits(t_capture, now):
+                    held = min(held, hunger.window.until)
+                    continue
+                hunger.through = picture
+                answered.append(hunger.tickets.popleft())
+                self._waiting -= 1
             self._changed.notify()
+        if held != math.inf and result is not None:
+            # Too soon for a capped view: it gets a newer frame, or this one once its window ends (the
+            # source may have stopped; the picker will not encode a picture published already).
+            self._answer_at(held)
         if result is not None:
             if isinstance(result, Encoded):
                 self.encodes += 1
@@ -369,6 +378,26 @@ class EncodeCache:
                 ticket.set_exception(error)
             else:
                 assert result is not None
+                ticket.set_result(result)
+
+    def _answer_at(self, until: float) -> None:
+        """Run ``_answer_ready`` on the loop when the capture clock reaches ``until`` (loop)."""
+        if self._loop is not None:
+            # 2 ms late: the loop's clock is monotonic, the window's the wall clock, which may be slewed.
+            self._loop.call_later(max(0.0, until - self.slot.clock()) + 0.002, self._answer_ready)
+
+    def _answer_ready(self) -> None:
+        """Answer one ticket of every view that the newest published picture at its level now suits (loop)."""
+        answered: list[tuple[asyncio.Future[Result], Result]] = []
+        with self._changed:
+            for hunger in self._hunger.values():
+                ready = self._ready(hunger) if hunger.tickets else None
+                if ready is not None:
+                    hunger.through = (ready.seq, ready.rev)
+                    answered.append((hunger.tickets.popleft(), ready))
+                    self._waiting -= 1
+        for ticket, result in answered:
+            if not ticket.done():
                 ticket.set_result(result)
 
 

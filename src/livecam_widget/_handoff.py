@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._drivers import CommSend
@@ -78,14 +78,21 @@ class HandlerSend:
         finally:
             self._order.release()
 
-    def answer(self, view: str, kinds: tuple[str, ...]) -> None:
+    def answer(self, view: str, kinds: tuple[str, ...], request: Callable[[], object] | None = None) -> None:
         """On the thread that handled a request from ``view``: wait up to ``hold`` for that view's answer (a
-        message of one of ``kinds``, or its close), then send whatever was handed over meanwhile, in order."""
+        message of one of ``kinds``, or its close), then send whatever was handed over meanwhile, in order.
+        ``request`` (passing the request on to the server) runs once this thread counts as waiting: an
+        answer can come within a millisecond, and one sent before the wait began would leave from the
+        server's thread while this one waited the whole hold for it."""
         with self._cond:
             self._waiting += 1
-            try:
+        try:
+            if request is not None:
+                request()
+            with self._cond:
                 self._cond.wait_for(lambda: self._answered(view, kinds), timeout=self.hold)
-            finally:
+        finally:
+            with self._cond:
                 self._waiting -= 1
                 handed, self._handed = self._handed, []
                 self.sent_by_handler += len(handed)

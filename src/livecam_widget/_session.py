@@ -12,6 +12,7 @@ handed to ``deliver`` on the notifier thread, never on the loop or the capture t
 from __future__ import annotations
 
 import contextlib
+import functools
 import pathlib
 import threading
 import time
@@ -271,14 +272,19 @@ class Session:
                 sender = self._answers or send
                 self._comm = CommRouter(self.stream, sender, server.limits, server.clock, server.wall)
             router, answers = self._comm, self._answers
-        server.door.post(router.message, view, content, buffers)
-        if answers is not None:
-            # The answer (the hello, or the granted frame) leaves from this thread: Colab; see _handoff.
-            # Other messages (pointer events, camera frames) have no answer to wait for.
-            if content.get("livecam") == "open":
-                answers.answer(view, ("text",))
-            elif content.get("livecam") == "message" and _handoff.is_grant(content.get("text")):
-                answers.answer(view, ("frame",))
+        post = functools.partial(server.door.post, router.message, view, content, buffers)
+        # With answers, the answer (the hello, or the granted frame) leaves from this thread: Colab; see
+        # _handoff. Other messages (pointer events, camera frames) have no answer to wait for.
+        if answers is not None and content.get("livecam") == "open":
+            answers.answer(view, ("text",), post)
+        elif (
+            answers is not None
+            and content.get("livecam") == "message"
+            and _handoff.is_grant(content.get("text"))
+        ):
+            answers.answer(view, ("frame",), post)
+        else:
+            post()
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:
