@@ -358,9 +358,7 @@ class EncodeCache:
                 if not hunger.window.admits(t_capture, now):
                     held = min(held, hunger.window.until)
                     continue
-                hunger.through = picture
-                answered.append(hunger.tickets.popleft())
-                self._waiting -= 1
+                answered.append(self._hand_out(hunger, picture))
             self._changed.notify()
         if held != math.inf and result is not None:
             # Too soon for a capped view: it gets a newer frame, or this one once its window ends (the
@@ -380,6 +378,12 @@ class EncodeCache:
                 assert result is not None
                 ticket.set_result(result)
 
+    def _hand_out(self, hunger: Hunger, picture: Key) -> asyncio.Future[Result]:
+        """Under the lock: the view's oldest ticket, to be answered with ``picture``."""
+        hunger.through = picture
+        self._waiting -= 1
+        return hunger.tickets.popleft()
+
     def _answer_at(self, until: float) -> None:
         """Run ``_answer_ready`` on the loop when the capture clock reaches ``until`` (loop)."""
         if self._loop is not None:
@@ -393,9 +397,7 @@ class EncodeCache:
             for hunger in self._hunger.values():
                 ready = self._ready(hunger) if hunger.tickets else None
                 if ready is not None:
-                    hunger.through = (ready.seq, ready.rev)
-                    answered.append((hunger.tickets.popleft(), ready))
-                    self._waiting -= 1
+                    answered.append((self._hand_out(hunger, (ready.seq, ready.rev)), ready))
         for ticket, result in answered:
             if not ticket.done():
                 ticket.set_result(result)

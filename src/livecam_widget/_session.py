@@ -275,16 +275,16 @@ class Session:
         post = functools.partial(server.door.post, router.message, view, content, buffers)
         # With answers, the answer (the hello, or the granted frame) leaves from this thread: Colab; see
         # _handoff. Other messages (pointer events, camera frames) have no answer to wait for.
-        if answers is not None and content.get("livecam") == "open":
-            answers.answer(view, ("text",), post)
-        elif (
-            answers is not None
-            and content.get("livecam") == "message"
-            and _handoff.is_grant(content.get("text"))
-        ):
-            answers.answer(view, ("frame",), post)
-        else:
+        kinds: tuple[str, ...] | None = None
+        if answers is not None:
+            if content.get("livecam") == "open":
+                kinds = ("text",)
+            elif content.get("livecam") == "message" and _handoff.is_grant(content.get("text")):
+                kinds = ("frame",)
+        if answers is None or kinds is None:
             post()
+        else:
+            answers.answer(view, kinds, post)
 
     # -- pointer events, recording ------------------------------------------------------------------------
     def on_pointer(self, event: str, fn: Handler, remove: bool) -> None:

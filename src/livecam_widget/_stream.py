@@ -216,19 +216,23 @@ class Stream:
         elif self._executor is not None:
             await camera.frame(viewer, message, self._executor)
 
-    def _newest(self, after: Key, window: CaptureWindow) -> Frame | None:
+    def _newer(self, after: Key) -> Frame | None:
+        """The slot's frame when a view that has ``after`` may get it."""
         frame = self.slot.peek()
         if frame is None or (frame.seq, self.look.rev) <= after or not self._eligible(frame):
             return None
-        return frame if window.admits(frame.t_capture, self.slot.clock()) else None
+        return frame
+
+    def _newest(self, after: Key, window: CaptureWindow) -> Frame | None:
+        frame = self._newer(after)
+        return frame if frame is not None and window.admits(frame.t_capture, self.slot.clock()) else None
 
     def _held_for(self, after: Key, window: CaptureWindow) -> float | None:
         """Seconds until ``window`` lets in the newest frame, when that is all that holds it back (it opens by
         itself at ``until``: CaptureWindow); None when there is no newer frame: then only a put helps."""
-        frame = self.slot.peek()
-        if frame is None or (frame.seq, self.look.rev) <= after or not self._eligible(frame):
+        if self._newer(after) is None or window.until == math.inf:
             return None
-        return None if window.until == math.inf else max(0.0, window.until - self.slot.clock())
+        return max(0.0, window.until - self.slot.clock())
 
     async def wait_frame(self, after: Key, window: CaptureWindow = ANY_CAPTURE) -> Frame:
         """The newest frame newer than ``after`` (and captured within ``window``, a capped viewer's), waiting
