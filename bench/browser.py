@@ -7,10 +7,17 @@
 The same 1280x720 frames at 59.94 fps go to each widget. Every frame carries its frame number and the
 capture time (ms) as large black/white blocks in its top-left corner (plus a check row); the page reads
 them back from the pixels in every animation frame's rendering, just before it is painted (`getImageData`
-on LiveFrame's canvas, or on the image element drawn into a canvas for the two others), so "age" is now -
-capture time of what that frame shows, and "fps shown" counts distinct frames seen. Each case runs with
-the page unthrottled and with Chrome DevTools' CPU throttling at 6x. Browser and kernel share this
-machine's clock.
+on LiveFrame's canvas, or on the image element drawn into a canvas for the two others), and "fps shown"
+counts distinct frames seen. "age" is when that frame reached the screen minus the capture time of what it
+shows: a trace of the browser's compositor (`TRACE_CATEGORIES`) ties each read to the presentation of the
+frame it went out in. The last columns split it: "at read" is the age at the read (p50 / p95), "+ready" the
+time from the read until the compositor had the picture ready to draw, and "+compositor" from then to the
+presentation (p50s). "+ready" is not the same for every widget: a canvas is a bitmap already drawn, while an
+`<img>` that got a new JPEG is decoded while the compositor rasterizes that frame. "+compositor" depends on
+how Chromium's scheduler runs that browser: about 4 ms where it draws a tree as soon as it is ready, about
+20 where it keeps it for its next frame, and a browser stays in one or the other for a whole case. Each
+case runs with the page unthrottled and with Chrome DevTools' CPU throttling at 6x. Browser and kernel
+share this machine's clock.
 
 Why 59.94 (the video rate cameras use) and not 60: the producer's clock is the display's (one machine), so
 at exactly 60 the time from a capture to the next display refresh stayed the same for a whole run, set by
@@ -37,6 +44,8 @@ Needs the browser extra and jupyter-rfb (`pip install -e '.[browser,bench]'`) an
 from __future__ import annotations
 
 import argparse
+import bisect
+import collections
 import os
 import pathlib
 import shutil
@@ -249,7 +258,12 @@ window.__benchSample = (seconds) => new Promise((resolve) => {
   const observer = new ResizeObserver(() => {
     if (done) return;
     const got = window.__benchRead();
-    if (got) out.push([got.rows, got.now, (performance.now() - t0) / 1000]);
+    if (got) {
+      // A user-timing mark per read: in the browser's trace it ties this read to the frame it went out in.
+      performance.mark(`livecam-read-${out.length}`);
+      performance.clearMarks();
+      out.push([got.rows, got.now, (performance.now() - t0) / 1000]);
+    }
     if (performance.now() - t0 >= seconds * 1000) {
       done = true;
       observer.disconnect();
@@ -322,26 +336,122 @@ def slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else float("nan")
 
 
+#: What the browser's trace needs to tell when each read frame reached the screen: the reads' user-timing
+#: marks and the compositor's frame stages (commit, activation, draw, presentation). Light: with these on,
+#: LiveFrame's age at the read moved by under a millisecond.
+TRACE_CATEGORIES = ["blink.user_timing", "disabled-by-default-devtools.timeline.frame"]
+
+
+def to_screen(events: list[dict]) -> dict[int, tuple[float, float]]:
+    """Read number -> (ms from that read to its picture being ready in the compositor, ms from the read to
+    the presentation of the frame that carried it), from a Chromium trace of TRACE_CATEGORIES.
+
+    A read happens in its frame's rendering step, before the frame is committed to the compositor; what was
+    committed can be drawn once the compositor's tree it went into is activated, which waits for that tree's
+    rasterization (an `<img>`'s new JPEG is decoded there); the compositor then draws it into the next frame
+    it submits, and that frame is presented. So: the first commit after the read, the first activation after
+    it ("ready"), and the presentation of the first compositor frame submitted after that activation.
+    """
+    marks: dict[int, tuple[int, float]] = {}
+    for e in events:
+        name = e.get("name", "")
+        if name.startswith("livecam-read-"):
+            marks[int(name.rsplit("-", 1)[1])] = (e["pid"], e["ts"])
+    if not marks:
+        return {}
+    pid = next(iter(marks.values()))[0]
+    mine = sorted((e for e in events if e.get("pid") == pid), key=lambda e: (e["ts"], e["ph"] != "e"))
+    commits = [e["ts"] for e in mine if e["name"] == "Commit" and e["ph"] == "b"]
+    activations = [e["ts"] for e in mine if e["name"] == "ActivateLayerTree"]
+    # (submitted, presented) per compositor frame: frames are presented in the order they were submitted.
+    submitted: list[tuple[float, float]] = []
+    waiting: collections.deque[float] = collections.deque()
+    for e in mine:
+        if e["name"] == "SubmitCompositorFrameToPresentationCompositorFrame":
+            if e["ph"] == "b":
+                waiting.append(e["ts"])
+            elif e["ph"] == "e" and waiting:
+                submitted.append((waiting.popleft(), e["ts"]))
+    submitted.sort()
+    submit_times = [b for b, _ in submitted]
+
+    def first(xs: list[float], t: float) -> float | None:
+        i = bisect.bisect_left(xs, t)
+        return xs[i] if i < len(xs) else None
+
+    out = {}
+    for n, (_, t) in marks.items():
+        c = first(commits, t)
+        a = first(activations, c) if c is not None else None
+        i = bisect.bisect_left(submit_times, a) if a is not None else len(submitted)
+        if a is not None and i < len(submitted):
+            out[n] = ((a - t) / 1000, (submitted[i][1] - t) / 1000)
+    return out
+
+
 def measure(page, seconds: float) -> dict[str, float]:
+    """Ages of what the page showed for ``seconds``: on screen (where the trace ties a read to the
+    presentation of its frame), and at the read."""
     page.page.evaluate(READ)
-    points: list[tuple[float, float]] = []
+    cdp = page.page.context.new_cdp_session(page.page)
+    events: list[dict] = []
+    ended: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda p: events.extend(p["value"]))
+    cdp.on("Tracing.tracingComplete", lambda _: ended.append(True))
+    config = {"includedCategories": TRACE_CATEGORIES}
+    cdp.send("Tracing.start", {"transferMode": "ReportEvents", "traceConfig": config})
+    try:
+        sampled = page.page.evaluate("(s) => window.__benchSample(s)", seconds)
+    finally:
+        cdp.send("Tracing.end")
+        deadline = time.monotonic() + 60
+        while not ended and time.monotonic() < deadline:
+            page.page.wait_for_timeout(100)
+        cdp.detach()
+    screen = to_screen(events)
+    at_read: list[tuple[float, float]] = []
+    shown: list[tuple[float, float]] = []
+    ready: list[float] = []
+    compositor: list[float] = []
     seqs: set[int] = set()
-    for rows, now, at in page.page.evaluate("(s) => window.__benchSample(s)", seconds):
+    for n, (rows, now, at) in enumerate(sampled):
         got = decode(rows, now)
-        if got is not None:
-            seqs.add(got[0])
-            points.append((at, got[1]))
-    ages = sorted(age for _, age in points)
-    if not ages:
+        if got is None:
+            continue
+        seqs.add(got[0])
+        at_read.append((at, got[1]))
+        if n in screen:
+            to_ready, to_screen_ms = screen[n]
+            shown.append((at, got[1] + to_screen_ms))
+            ready.append(to_ready)
+            compositor.append(to_screen_ms - to_ready)
+    if not at_read:
         return {"samples": 0}
+    # Where the trace could not tie reads to the screen (it should for all but the last frame or two),
+    # the ages at the read stand in, and the row says so.
+    points = shown if len(shown) >= 0.9 * len(at_read) else at_read
+    ages = sorted(age for _, age in points)
+    read_ages = sorted(age for _, age in at_read)
+    ready.sort()
+    compositor.sort()
     return {
         "samples": len(ages),
         "p50": ages[len(ages) // 2],
-        "p95": ages[min(len(ages) - 1, int(len(ages) * 0.95))],
+        "p95": pct(ages, 95),
         "max": ages[-1],
         "slope": slope(points),
         "fps": len(seqs) / seconds,
+        "read_p50": read_ages[len(read_ages) // 2],
+        "read_p95": pct(read_ages, 95),
+        "ready_p50": pct(ready, 50) if ready else float("nan"),
+        "compositor_p50": pct(compositor, 50) if compositor else float("nan"),
+        "on_screen": points is shown,
     }
+
+
+def pct(xs: list[float], q: float) -> float:
+    """The q-th percentile of sorted ``xs`` (nearest rank below)."""
+    return xs[min(len(xs) - 1, int(len(xs) * q / 100))]
 
 
 def run_case(lab, page, name: str, throttle: float, seconds: float) -> dict[str, float]:
@@ -425,7 +535,7 @@ def main() -> None:
         f" JupyterLab ({server} livecam's server extension), headless Chromium"
     )
     head = f"{'widget':34} {'throttle':8} {'age p50':>8} {'p95':>7} {'max':>7} {'trend ms/s':>10}"
-    print(f"{head} {'fps shown':>9}")
+    print(f"{head} {'fps shown':>9} {'at read':>10} {'+ready':>6} {'+compositor':>10}")
     for name, label, stats in results:
         print(f"{name:34} {label:8} {format_row(stats)}")
 
@@ -452,7 +562,9 @@ def run_cases(pw, lab, names, base: pathlib.Path, seconds: float, chromium: str)
 def format_row(s: dict[str, float]) -> str:
     if not s.get("samples"):
         return "no readable frame"
-    return f"{s['p50']:8.0f} {s['p95']:7.0f} {s['max']:7.0f} {s['slope']:10.1f} {s['fps']:9.1f}"
+    row = f"{s['p50']:8.0f} {s['p95']:7.0f} {s['max']:7.0f} {s['slope']:10.1f} {s['fps']:9.1f}"
+    row += f" {s['read_p50']:4.0f} /{s['read_p95']:4.0f} {s['ready_p50']:6.1f} {s['compositor_p50']:10.1f}"
+    return row if s["on_screen"] else row + "  (ages at the read: the trace did not tie reads to the screen)"
 
 
 if __name__ == "__main__":
