@@ -20,20 +20,22 @@ from livecam_widget import TestPattern
 
 Frame = np.ndarray
 NOISE_SIGMA = 6.0
-_cache: dict[tuple[int, int, int], list[Frame]] = {}
+_cache: dict[tuple[int, int, int, int], list[Frame]] = {}
 
 
-def make_frames(width: int, height: int, count: int, seed: int = 0) -> list[Frame]:
-    """``count`` distinct BGR uint8 frames (cached per size, so rows share them)."""
-    key = (width, height, count)
+def make_frames(width: int, height: int, count: int, seed: int = 0, noise_fields: int = 8) -> list[Frame]:
+    """``count`` distinct BGR uint8 frames (cached per size, so rows share them), their noise taken
+    round-robin from ``noise_fields`` gaussian fields."""
+    key = (width, height, count, noise_fields)
     if key in _cache:
         return _cache[key]
     rng = np.random.default_rng(seed)
-    # A small bank of noise fields, reused round-robin: each frame still differs (the pattern moves and
-    # carries its number), and generating 120 full-size gaussian fields would dominate the suite's start-up.
+    # By default a small bank of noise fields, reused round-robin: each frame still differs (the pattern
+    # moves and carries its number), and generating 120 full-size gaussian fields (60 ms each at 1280x720)
+    # would dominate the suite's start-up. Picture quality (bench.quality) asks for a field per frame.
     bank = [
         (rng.standard_normal((height, width, 3), dtype=np.float32) * NOISE_SIGMA).astype(np.int16)
-        for _ in range(min(count, 8))
+        for _ in range(min(count, noise_fields))
     ]
     frames = []
     for i, scene in enumerate(make_scene(width, height, count)):
