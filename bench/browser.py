@@ -15,7 +15,7 @@ time from the read until the compositor had the picture ready to draw, and "+com
 presentation (p50s). "+ready" is not the same for every widget: a canvas is a bitmap already drawn, while an
 `<img>` that got a new JPEG is decoded while the compositor rasterizes that frame. "+compositor" depends on
 how Chromium's scheduler runs that browser: about 4 ms where it draws a tree as soon as it is ready, about
-20 where it keeps it for its next frame, and a browser stays in one or the other for a whole case. Each
+20 where it keeps it for its next frame, and a browser tends to keep to one of them for a whole case. Each
 case runs with the page unthrottled and with Chrome DevTools' CPU throttling at 6x. Browser and kernel
 share this machine's clock.
 
@@ -337,7 +337,7 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 #: What the browser's trace needs to tell when each read frame reached the screen: the reads' user-timing
-#: marks and the compositor's frame stages (commit, activation, draw, presentation). Light: with these on,
+#: marks and the compositor's frame stages (commit, activation, presentation). Light: with these on,
 #: LiveFrame's age at the read moved by under a millisecond.
 TRACE_CATEGORIES = ["blink.user_timing", "disabled-by-default-devtools.timeline.frame"]
 
