@@ -389,11 +389,10 @@ def to_screen(events: list[dict]) -> dict[int, tuple[float, float]]:
     return out
 
 
-def measure(page, seconds: float) -> dict[str, float]:
+def measure(page, cdp, seconds: float) -> dict[str, float]:
     """Ages of what the page showed for ``seconds``: on screen (where the trace ties a read to the
-    presentation of its frame), and at the read."""
+    presentation of its frame, traced through ``cdp``, the page's DevTools session), and at the read."""
     page.page.evaluate(READ)
-    cdp = page.page.context.new_cdp_session(page.page)
     events: list[dict] = []
     ended: list[bool] = []
     cdp.on("Tracing.dataCollected", lambda p: events.extend(p["value"]))
@@ -407,7 +406,6 @@ def measure(page, seconds: float) -> dict[str, float]:
         deadline = time.monotonic() + 60
         while not ended and time.monotonic() < deadline:
             page.page.wait_for_timeout(100)
-        cdp.detach()
     screen = to_screen(events)
     at_read: list[tuple[float, float]] = []
     shown: list[tuple[float, float]] = []
@@ -436,12 +434,12 @@ def measure(page, seconds: float) -> dict[str, float]:
     compositor.sort()
     return {
         "samples": len(ages),
-        "p50": ages[len(ages) // 2],
+        "p50": pct(ages, 50),
         "p95": pct(ages, 95),
         "max": ages[-1],
         "slope": slope(points),
         "fps": len(seqs) / seconds,
-        "read_p50": read_ages[len(read_ages) // 2],
+        "read_p50": pct(read_ages, 50),
         "read_p95": pct(read_ages, 95),
         "ready_p50": pct(ready, 50) if ready else float("nan"),
         "compositor_p50": pct(compositor, 50) if compositor else float("nan"),
@@ -450,7 +448,8 @@ def measure(page, seconds: float) -> dict[str, float]:
 
 
 def pct(xs: list[float], q: float) -> float:
-    """The q-th percentile of sorted ``xs`` (nearest rank below)."""
+    """The q-th percentile of sorted ``xs``, nearest rank below: what this table has always printed
+    (bench.measure.percentile interpolates)."""
     return xs[min(len(xs) - 1, int(len(xs) * q / 100))]
 
 
@@ -473,7 +472,7 @@ def run_case(lab, page, name: str, throttle: float, seconds: float) -> dict[str,
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
     time.sleep(2.0)  # settle
     try:
-        stats = measure(page, seconds)
+        stats = measure(page, cdp, seconds)
         if "-json-buffers" in name:
             shim = page.page.evaluate("() => window.__jsonBuffers")
             n = max(1, shim["messages"])
