@@ -8,19 +8,20 @@ one second of frames, cycled, each with noise of its own) go to one LiveFrame (m
 pulls through the token-bucket link of bench/proxy.py at 20 and 5 Mbit/s, granting the next frame (with a
 paint report) as soon as one arrives, as the browser does after painting. The cases: `format="jpeg"` at
 quality 80 and at "auto", `format="h264"` at quality 80 (CRF 23) and `format="auto"` (JPEG until the link
-cannot carry it, then H.264). The viewer offers H.264 as a browser with WebCodecs does.
+cannot carry it, then H.264). The viewer offers H.264 as Chromium's WebCodecs does, at 4:2:0 and 4:4:4 (it
+gets 4:4:4); one more H.264 case offers 4:2:0 only, as Firefox's does.
 
-Reported: frames per second received, age on arrival (now - t_capture) p50/p95, bytes per frame, the
-quality level the viewer settled on, the codec of the last frame, the kernel's encode time per frame (its
-stats), the benchmark process's CPU (server and receiving client; decoding is done afterwards) and the
-picture quality: PSNR (every frame) and SSIM (every 10th) of the decoded frames against the frames the
-producer fed, at the source's size (a downscaled frame is scaled back up, as the view draws it), and PSNR
-against the same frames without their sensor noise ("scene"). Against the fed frames the noise dominates
-(a codec that drops it and keeps the scene exactly scores 33.2 dB); against the scene, what a codec keeps
-of the picture's edges shows. Video frames are decoded in order with PyAV after the measurement, as a
-view decodes them on arrival. Last, on the slowest link, how H.264 recovers: after a decode error (the next
-grant asks for a keyframe) and after a dropped connection (a new one starts on a keyframe), the keyframe's
-size and time to arrive and the ages of the ten frames after it.
+Reported: frames per second received, age on arrival (now - t_capture) p50/p95, bytes per frame, the quality
+level the viewer settled on, the codec of the last frame (`h264/444`: High 4:4:4), the kernel's encode time
+per frame (its stats), the benchmark process's CPU (server and receiving client; decoding is done
+afterwards) and the picture quality: PSNR (every frame) and SSIM (every 10th) of the decoded frames against
+the frames the producer fed, at the source's size (a downscaled frame is scaled back up, as the view draws
+it), and PSNR against the same frames without their sensor noise ("scene"). Against the fed frames the noise
+dominates (a codec that drops it and keeps the scene exactly scores 33.2 dB); against the scene, what a
+codec keeps of the picture's edges shows. Video frames are decoded in order with PyAV after the measurement,
+as a view decodes them on arrival. Last, on the slowest link, how H.264 recovers: after a decode error (the
+next grant asks for a keyframe) and after a dropped connection (a new one starts on a keyframe), the
+keyframe's size and time to arrive and the ages of the ten frames after it.
 """
 
 from __future__ import annotations
@@ -39,9 +40,19 @@ import numpy as np
 from bench.frames import Producer, make_frames, make_scene
 from bench.proxy import TokenBucketLink
 from livecam_widget import LiveFrame
+from livecam_widget._protocol import VIDEO_CODECS
 from livecam_widget.client import FrameClient, H264Decoder, ReceivedFrame
 
-CASES = (("jpeg", 80), ("jpeg", "auto"), ("h264", 80), ("auto", 80))
+#: What the viewer offers: Chromium's decoder takes both chroma formats; Firefox's 4:2:0 only.
+BOTH, ONLY_420 = VIDEO_CODECS, ("h264",)
+#: (format, quality, video codecs offered)
+CASES = (
+    ("jpeg", 80, BOTH),
+    ("jpeg", "auto", BOTH),
+    ("h264", 80, ONLY_420),
+    ("h264", 80, BOTH),
+    ("auto", 80, BOTH),
+)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,9 +102,11 @@ def fed() -> list[np.ndarray]:
     return make_frames(1280, 720, 60, noise_fields=60)
 
 
-async def pull(url: str, settle: float, seconds: float, lf: LiveFrame) -> dict[str, Any]:
+async def pull(
+    url: str, settle: float, seconds: float, lf: LiveFrame, offer: tuple[str, ...] = BOTH
+) -> dict[str, Any]:
     received: list[ReceivedFrame] = []
-    async with FrameClient(url, video=True, decode_video=False) as client:
+    async with FrameClient(url, video=offer, decode_video=False) as client:
         started = time.monotonic()
         while time.monotonic() - started < settle:
             received.append(await client.next(timeout=30))  # kept: video decodes from the first keyframe
@@ -108,6 +121,9 @@ async def pull(url: str, settle: float, seconds: float, lf: LiveFrame) -> dict[s
     viewer = (stats.get("viewers") or [{}])[0]
     video = stats.get("video")
     encode_ms = video["encode_ms"] if video and viewer.get("codec") == "h264" else stats.get("encode_ms")
+    codec = viewer.get("codec", "-")
+    if codec == "h264" and str(measured[-1].header.get("codec", "")).startswith("avc1.f4"):
+        codec = "h264/444"
     psnr, mean_ssim, scene_psnr = picture_quality(
         received, fed(), make_scene(1280, 720, 60)
     )
@@ -117,7 +133,7 @@ async def pull(url: str, settle: float, seconds: float, lf: LiveFrame) -> dict[s
         "p95": ages[min(len(ages) - 1, int(len(ages) * 0.95))],
         "kb": statistics.fmean(len(frame.data) for frame in measured) / 1024,
         "level": viewer.get("quality_level", "-"),
-        "codec": viewer.get("codec", "-"),
+        "codec": codec,
         "encode_ms": encode_ms,
         "cpu": 100.0 * cpu / elapsed,
         "psnr": psnr,
@@ -142,9 +158,11 @@ async def linked(mbit: float, **options: Any) -> AsyncIterator[tuple[LiveFrame, 
             producer.stop()
 
 
-async def case(fmt: str, quality: Any, mbit: float, settle: float, seconds: float) -> dict[str, Any]:
+async def case(
+    fmt: str, quality: Any, offer: tuple[str, ...], mbit: float, settle: float, seconds: float
+) -> dict[str, Any]:
     async with linked(mbit, quality=quality, format=fmt) as (lf, url):
-        return await pull(url, settle, seconds, lf)
+        return await pull(url, settle, seconds, lf, offer)
 
 
 async def recovered(client: FrameClient, asked: float, key: ReceivedFrame) -> dict[str, Any]:
@@ -192,23 +210,23 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for mbit in (float(rate) for rate in args.links.split(",")):
-        for fmt, quality in CASES:
-            result = asyncio.run(case(fmt, quality, mbit, args.settle, args.seconds))
+        for fmt, quality, offer in CASES:
+            result = asyncio.run(case(fmt, quality, offer, mbit, args.settle, args.seconds))
             rows.append((mbit, fmt, quality, result))
-            print(f"  {mbit:g} Mbit/s format={fmt} quality={quality}: {result}", flush=True)
+            print(f"  {mbit:g} Mbit/s format={fmt} quality={quality} offer={offer}: {result}", flush=True)
     print()
     print(
         f"1280x720 at 60 fps, max_fps 30, one viewer via the link, {args.seconds:g} s after {args.settle:g} s"
     )
     print(
         f"{'link':>10} {'format':>6} {'quality':>8} {'fps':>6} {'age p50':>8} {'p95':>6} {'KB/frame':>9} "
-        f"{'level':>6} {'codec':>6} {'enc ms':>7} {'CPU %':>6} {'PSNR':>6} {'SSIM':>6} {'scene':>6}"
+        f"{'level':>6} {'codec':>8} {'enc ms':>7} {'CPU %':>6} {'PSNR':>6} {'SSIM':>6} {'scene':>6}"
     )
     for mbit, fmt, quality, r in rows:
         encode = f"{r['encode_ms']:7.1f}" if r["encode_ms"] is not None else f"{'-':>7}"
         print(
             f"{mbit:>6g} Mb/s {fmt:>6} {quality!s:>8} {r['fps']:6.1f} {r['p50']:8.0f} {r['p95']:6.0f} "
-            f"{r['kb']:9.1f} {r['level']!s:>6} {r['codec']!s:>6} {encode} {r['cpu']:6.0f} {r['psnr']:6.2f} "
+            f"{r['kb']:9.1f} {r['level']!s:>6} {r['codec']!s:>8} {encode} {r['cpu']:6.0f} {r['psnr']:6.2f} "
             f"{r['ssim']:6.3f} {r['scene']:6.2f}"
         )
     mbit = min(float(rate) for rate in args.links.split(","))

@@ -576,13 +576,14 @@ export class TransportPlan {
 }
 
 /**
- * @typedef {{width?: number, height?: number, source_width?: number, source_height?: number, mime?: string}}
- *   ShownHeader what the overlay reads of the header of the frame on screen
+ * @typedef {{width?: number, height?: number, source_width?: number, source_height?: number, mime?: string,
+ *   codec?: string}} ShownHeader what the overlay reads of the header of the frame on screen
  */
 
 /**
  * The overlay's frame line: its size (and the source's, when downscaled), encoded bytes and the codec it came
- * by (`jpeg`, `png`, `h264`: the header's mime); null before any frame.
+ * by (`jpeg`, `png`, `h264`: the header's mime; `h264 4:4:4` for High 4:4:4, profile 244 in the header's
+ * `codec`); null before any frame.
  * @param {ShownHeader | null} header @param {number} bytes
  * @returns {string | null}
  */
@@ -592,7 +593,8 @@ export function frameLine(header, bytes) {
   const sw = header.source_width;
   const sh = header.source_height;
   if (sw && sh && (sw !== header.width || sh !== header.height)) size += ` (of ${sw}x${sh})`;
-  const codec = typeof header.mime === "string" && header.mime ? ` · ${header.mime.replace(/^[^/]*\//, "")}` : "";
+  let codec = typeof header.mime === "string" && header.mime ? ` · ${header.mime.replace(/^[^/]*\//, "")}` : "";
+  if (typeof header.codec === "string" && /^avc1\.f4/i.test(header.codec)) codec += " 4:4:4";
   return `${size} · ${(bytes / 1024).toFixed(1)} KiB${codec}`;
 }
 

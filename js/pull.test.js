@@ -615,6 +615,9 @@ test("frameLine names the codec the frame on screen came by", () => {
   assert.equal(frameLine({ width: 480, height: 240, mime: "video/h264" }, 1536), "480x240 · 1.5 KiB · h264");
   assert.equal(frameLine({ width: 480, height: 240, mime: "image/jpeg" }, 1536), "480x240 · 1.5 KiB · jpeg");
   assert.equal(frameLine({ width: 4, height: 2, mime: "image/png" }, 1024), "4x2 · 1.0 KiB · png");
+  const high444 = { width: 480, height: 240, mime: "video/h264", codec: "avc1.f4001f" };
+  assert.equal(frameLine(high444, 1536), "480x240 · 1.5 KiB · h264 4:4:4");
+  assert.equal(frameLine({ ...high444, codec: "avc1.42c01f" }, 1536), "480x240 · 1.5 KiB · h264");
 });
 
 test("overlayLines: says when the widget sends H.264 but this view cannot take it, and why", () => {

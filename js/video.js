@@ -12,12 +12,19 @@ export const VIDEO_MIME = "video/h264";
 /** What the probe asks the VideoDecoder for: Constrained Baseline, level 3.1, as the kernel encodes it. */
 export const VIDEO_PROBE_CODEC = "avc1.42E01F";
 
+/**
+ * High 4:4:4 Predictive, level 3.1: a decoder that takes it gets full-resolution colour (offered as
+ * `h264-444`; the kernel prefers it).
+ */
+export const VIDEO_PROBE_CODEC_444 = "avc1.F4001F";
+
 /** Keyframes in a row that fail to decode before the view withdraws its offer and gets images again. */
 export const VIDEO_KEY_FAILURES = 3;
 
 /**
- * Whether this page can decode H.264, and if not, why (a short text for the overlay).
- * @typedef {{usable: boolean, reason: string | null}} VideoSupport
+ * Whether this page can decode H.264, and if not, why (a short text for the overlay); `codecs`: what to offer
+ * (`h264`, and `h264-444` when the decoder takes High 4:4:4 too).
+ * @typedef {{usable: boolean, reason: string | null, codecs: string[]}} VideoSupport
  */
 
 /**
@@ -30,23 +37,27 @@ export const VIDEO_KEY_FAILURES = 3;
 /**
  * Probe whether `env` can decode the kernel's H.264: a secure context (browsers expose WebCodecs only there),
  * a VideoDecoder, and one that supports the stream's codec with `optimizeForLatency` (one picture out per
- * chunk in, no buffering). Never rejects.
+ * chunk in, no buffering); then whether it takes High 4:4:4 as well. Never rejects.
  * @param {VideoEnv} env
  * @returns {Promise<VideoSupport>}
  */
 export async function probeVideo(env) {
   /** @param {string} reason @returns {VideoSupport} */
-  const no = (reason) => ({ usable: false, reason });
+  const no = (reason) => ({ usable: false, reason, codecs: [] });
   if (!env.isSecureContext) return no("page not secure (http, not localhost)");
   if (typeof env.VideoDecoder !== "function") return no("no WebCodecs VideoDecoder in this browser");
-  let supported = false;
-  try {
-    const answer = await env.VideoDecoder.isConfigSupported({ codec: VIDEO_PROBE_CODEC, optimizeForLatency: true });
-    supported = Boolean(answer?.supported);
-  } catch {
-    // a browser that throws instead of answering "no" cannot decode it either
-  }
-  return supported ? { usable: true, reason: null } : no("this browser's VideoDecoder cannot decode H.264");
+  const Decoder = env.VideoDecoder;
+  /** @param {string} codec @returns {Promise<boolean>} */
+  const takes = async (codec) => {
+    try {
+      return Boolean((await Decoder.isConfigSupported({ codec, optimizeForLatency: true }))?.supported);
+    } catch {
+      return false; // a browser that throws instead of answering "no" cannot decode it either
+    }
+  };
+  if (!(await takes(VIDEO_PROBE_CODEC))) return no("this browser's VideoDecoder cannot decode H.264");
+  const codecs = (await takes(VIDEO_PROBE_CODEC_444)) ? ["h264", "h264-444"] : ["h264"];
+  return { usable: true, reason: null, codecs };
 }
 
 /** @type {Promise<VideoSupport> | null} the page's probe, once a view asked for it */
@@ -62,9 +73,11 @@ export function videoSupport() {
 }
 
 /**
- * One view's H.264 offer (`{"type": "video", "codecs": ["h264"]}`), made on every new connection while this
- * page can decode H.264 and the view has not given it up, and withdrawn (`"codecs": []`) when decoding keeps
- * failing. Also says why this view gets images where the kernel would send video, for the overlay.
+ * One view's H.264 offer (`{"type": "video", "codecs": ["h264", "h264-444"]}`, or `["h264"]` where the decoder
+ * takes 4:2:0 only), made on every new connection while this page can decode H.264 and the view has not given
+ * it up. When decoding keeps failing it first narrows to `["h264"]` (a decoder that claimed 4:4:4 and fails
+ * on it), then withdraws (`"codecs": []`). Also says why this view gets images where the kernel would send
+ * video, for the overlay.
  */
 export class VideoOffer {
   /** @param {Promise<VideoSupport>} support  the probe's answer (`videoSupport()` in a browser) */
@@ -73,6 +86,8 @@ export class VideoOffer {
     this.support = null;
     /** @type {string | null} why this view withdrew its offer; it makes none after that */
     this.withdrawn = null;
+    /** @type {string | null} why this view stopped offering 4:4:4 (it offers 4:2:0 only after that) */
+    this.narrowed = null;
     this._answered = support.then((answer) => {
       this.support = answer;
     });
@@ -91,12 +106,30 @@ export class VideoOffer {
    */
   opened(send, current) {
     const offer = () => {
-      if (current() && this.support?.usable && this.withdrawn === null) {
-        send(JSON.stringify({ type: "video", codecs: ["h264"] }));
-      }
+      if (current() && this.support?.usable && this.withdrawn === null) send(this._offer());
     };
     if (this.support) offer();
     else void this._answered.then(offer);
+  }
+
+  /** @returns {string} the offer message: the probe's codecs, less 4:4:4 once narrowed */
+  _offer() {
+    const codecs = (this.support?.codecs ?? []).filter((c) => this.narrowed === null || c !== "h264-444");
+    return JSON.stringify({ type: "video", codecs });
+  }
+
+  /**
+   * Decoding keeps failing while 4:4:4 is offered: offer 4:2:0 only from now on (the server answers with a
+   * keyframe of its 4:2:0 chain). Returns false when there was nothing to narrow (the caller withdraws).
+   * @param {string} reason  why, for the overlay
+   * @param {(text: string) => void} send  sends on the current connection
+   * @returns {boolean}
+   */
+  narrow(reason, send) {
+    if (this.withdrawn !== null || this.narrowed !== null || !this.support?.codecs.includes("h264-444")) return false;
+    this.narrowed = reason;
+    send(this._offer());
+    return true;
   }
 
   /**
@@ -142,6 +175,8 @@ export class VideoOffer {
  * @property {(job: VideoJob<M>) => void} skipped  this frame brings no picture and no error to show (no decoder
  *   state to build on, or lost with a failed decoder): free its grant
  * @property {() => void} requestKey  the next grant should ask for a keyframe (`key: true`)
+ * @property {(reason: string) => boolean} [narrow]  H.264 keeps failing here: fall back from 4:4:4 to 4:2:0;
+ *   false when there is no narrower offer to make (VideoOffer.narrow)
  * @property {(reason: string) => void} withdraw  H.264 keeps failing here: withdraw the offer
  * @property {() => number} [now]  clock in ms, for decode_ms
  */
@@ -154,8 +189,9 @@ export class VideoOffer {
  * decoder is on; without that state (nothing decoded yet, after an error, another chain) it is skipped, and the
  * next grant asks for a keyframe (once per loss). A keyframe (re)configures the decoder when the codec or
  * size changed, and starts it over when an error closed it. A decoder error closes it and gives up the frames
- * it held; after VIDEO_KEY_FAILURES keyframes in a row failed, the view withdraws its offer. Pictures come out
- * one per chunk, in order (Constrained Baseline: no reordering), matched to their frame by timestamp.
+ * it held; after VIDEO_KEY_FAILURES keyframes in a row failed, the view narrows its offer to 4:2:0 (if it
+ * offered 4:4:4) and starts counting again, and after that many more withdraws its offer. Pictures come out
+ * one per chunk, in order (no B-frames: no reordering), matched to their frame by timestamp.
  * Never flushes: after a flush the next chunk must be a keyframe.
  * @template M
  */
@@ -276,9 +312,14 @@ export class VideoPipe {
     if (this.keyFailures >= VIDEO_KEY_FAILURES) {
       const e = /** @type {{name?: unknown, message?: unknown}} */ (error ?? {});
       const text = (/** @type {unknown} */ v) => (typeof v === "string" && v ? v : null);
-      const message = text(e.message) ?? text(e.name) ?? String(error);
-      this.withdrawn = `H.264 decode failed: ${message}`;
-      this._io.withdraw(this.withdrawn);
+      const reason = `H.264 decode failed: ${text(e.message) ?? text(e.name) ?? String(error)}`;
+      if (this._io.narrow?.(reason)) {
+        this.keyFailures = 0; // the 4:2:0 chain starts with a keyframe of its own
+        this._wantKey();
+      } else {
+        this.withdrawn = reason;
+        this._io.withdraw(reason);
+      }
     } else {
       this._wantKey();
     }

@@ -8,6 +8,7 @@ import {
   VIDEO_KEY_FAILURES,
   VIDEO_MIME,
   VIDEO_PROBE_CODEC,
+  VIDEO_PROBE_CODEC_444,
 } from "./video.js";
 import { PullLoop } from "./pull.js";
 import { fakeWebCodecs } from "./fakes.js";
@@ -29,20 +30,31 @@ function decoderClass(answer) {
 
 test("probeVideo: usable only in a secure context, with a VideoDecoder, that decodes H.264 with low latency", async () => {
   const yes = decoderClass(() => ({ supported: true }));
-  assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: yes.Decoder }), { usable: true, reason: null });
-  assert.deepEqual(yes.asked, [{ codec: VIDEO_PROBE_CODEC, optimizeForLatency: true }]);
+  const both = { usable: true, reason: null, codecs: ["h264", "h264-444"] };
+  assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: yes.Decoder }), both);
+  assert.deepEqual(yes.asked, [
+    { codec: VIDEO_PROBE_CODEC, optimizeForLatency: true },
+    { codec: VIDEO_PROBE_CODEC_444, optimizeForLatency: true },
+  ]);
   assert.equal(VIDEO_PROBE_CODEC, "avc1.42E01F");
+  assert.equal(VIDEO_PROBE_CODEC_444, "avc1.F4001F");
+  // A decoder that takes Baseline but not High 4:4:4 (refusing or throwing): 4:2:0 only.
+  for (const answer of [() => ({ supported: false }), () => Promise.reject(new TypeError("no"))]) {
+    const baseline = decoderClass((config) => (config.codec === VIDEO_PROBE_CODEC ? { supported: true } : answer()));
+    const only = await probeVideo({ isSecureContext: true, VideoDecoder: baseline.Decoder });
+    assert.deepEqual(only, { usable: true, reason: null, codecs: ["h264"] });
+  }
 
   const insecure = await probeVideo({ isSecureContext: false, VideoDecoder: yes.Decoder });
-  assert.deepEqual(insecure, { usable: false, reason: "page not secure (http, not localhost)" });
-  assert.equal(yes.asked.length, 1); // not even asked
+  assert.deepEqual(insecure, { usable: false, reason: "page not secure (http, not localhost)", codecs: [] });
+  assert.equal(yes.asked.length, 2); // not even asked
   assert.equal((await probeVideo({})).reason, "page not secure (http, not localhost)");
 
   const none = "no WebCodecs VideoDecoder in this browser";
-  assert.deepEqual(await probeVideo({ isSecureContext: true }), { usable: false, reason: none });
-  assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: {} }), { usable: false, reason: none });
+  assert.deepEqual(await probeVideo({ isSecureContext: true }), { usable: false, reason: none, codecs: [] });
+  assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: {} }), { usable: false, reason: none, codecs: [] });
 
-  const cannot = { usable: false, reason: "this browser's VideoDecoder cannot decode H.264" };
+  const cannot = { usable: false, reason: "this browser's VideoDecoder cannot decode H.264", codecs: [] };
   const no = decoderClass(() => ({ supported: false }));
   assert.deepEqual(await probeVideo({ isSecureContext: true, VideoDecoder: no.Decoder }), cannot);
   const throws = decoderClass(() => {
@@ -61,8 +73,10 @@ test("videoSupport probes the page once and shares the answer (node: no secure c
   assert.equal(typeof answer.reason, "string");
 });
 
-const USABLE = { usable: true, reason: null };
+const USABLE = { usable: true, reason: null, codecs: ["h264"] };
 const OFFER = { type: "video", codecs: ["h264"] };
+const USABLE_444 = { usable: true, reason: null, codecs: ["h264", "h264-444"] };
+const OFFER_444 = { type: "video", codecs: ["h264", "h264-444"] };
 
 /** A connection's send, recording parsed messages. */
 function sink() {
@@ -125,6 +139,27 @@ test("VideoOffer.withdraw: codecs [] once, no offer on later connections, the re
   assert.deepEqual(next.sent, []);
 });
 
+test("VideoOffer.narrow: 4:4:4 given up once (4:2:0 offered now and on later connections), then withdraw", async () => {
+  const offer = new VideoOffer(Promise.resolve(USABLE_444));
+  await settle();
+  const conn = sink();
+  offer.opened(conn.send, () => true);
+  assert.deepEqual(conn.sent, [OFFER_444]);
+  assert.equal(offer.narrow("H.264 decode failed: boom", conn.send), true);
+  assert.equal(offer.narrow("H.264 decode failed: again", conn.send), false); // nothing narrower to offer
+  assert.deepEqual(conn.sent, [OFFER_444, OFFER]);
+  assert.equal(offer.unavailable, null); // still takes video
+  const next = sink();
+  offer.opened(next.send, () => true);
+  assert.deepEqual(next.sent, [OFFER]);
+  offer.withdraw("H.264 decode failed: again", next.send);
+  assert.deepEqual(next.sent, [OFFER, { type: "video", codecs: [] }]);
+  // A page whose decoder takes 4:2:0 only has nothing to narrow.
+  const plain = new VideoOffer(Promise.resolve(USABLE));
+  await settle();
+  assert.equal(plain.narrow("x", sink().send), false);
+});
+
 const CODEC = "avc1.42E01F";
 const BYTES = Uint8Array.of(0, 0, 0, 1, 0x65, 0x88);
 
@@ -137,11 +172,13 @@ const delta = (chain = 1) => video(false, chain);
 
 /**
  * A VideoPipe on fake WebCodecs, recording what it reports in order: ["output", id, decodeMs, meta],
- * ["skipped", id], ["key"], ["withdraw", reason].
- * @param {{paint?: boolean}} [options]  false: the receiver closes every picture instead of painting it
+ * ["skipped", id], ["key"], ["narrow", reason], ["withdraw", reason].
+ * @param {{paint?: boolean, narrows?: number}} [options]  paint false: the receiver closes every picture instead
+ *   of painting it; narrows: how many times the offer can narrow (0: a 4:2:0-only offer)
  */
-function makePipe({ paint = true } = {}) {
+function makePipe({ paint = true, narrows = 0 } = {}) {
   const codecs = fakeWebCodecs();
+  let narrowsLeft = narrows;
   const rec = { events: [], pictures: [], t: 0 };
   const pipe = new VideoPipe({
     Decoder: codecs.Decoder,
@@ -153,6 +190,10 @@ function makePipe({ paint = true } = {}) {
     },
     skipped: (job) => rec.events.push(["skipped", job.id]),
     requestKey: () => rec.events.push(["key"]),
+    narrow: (reason) => {
+      rec.events.push(["narrow", reason]);
+      return narrowsLeft-- > 0;
+    },
     withdraw: (reason) => rec.events.push(["withdraw", reason]),
     now: () => rec.t,
   });
@@ -296,7 +337,8 @@ test("VideoPipe: three keyframes in a row that fail withdraw the offer; a pictur
   assert.equal(pipe.withdrawn, null);
   failKey(6);
   assert.equal(VIDEO_KEY_FAILURES, 3);
-  assert.deepEqual(take(), [["withdraw", "H.264 decode failed: bad 6"], ["skipped", 6]]); // no key request
+  const gaveUp = [["narrow", "H.264 decode failed: bad 6"], ["withdraw", "H.264 decode failed: bad 6"], ["skipped", 6]];
+  assert.deepEqual(take(), gaveUp); // nothing narrower to offer; no key request
   assert.equal(pipe.withdrawn, "H.264 decode failed: bad 6");
   const made = codecs.made.length;
   pipe.decode(7, key(), BYTES, null); // sent before the withdrawal reached the server
@@ -306,6 +348,24 @@ test("VideoPipe: three keyframes in a row that fail withdraw the offer; a pictur
   pipe.reset(); // withdrawn for the view's life, not just this connection
   pipe.decode(9, key(), BYTES, null);
   assert.deepEqual(take(), [["skipped", 9]]);
+});
+
+test("VideoPipe: keyframes failing under a 4:4:4 offer narrow it to 4:2:0 first, and count again from zero", () => {
+  const { pipe, codecs, take } = makePipe({ narrows: 1 });
+  const failKey = (/** @type {number} */ id) => {
+    pipe.decode(id, key(1, { codec: "avc1.f4001f" }), BYTES, null);
+    codecs.made.at(-1).fail(`bad ${id}`);
+  };
+  for (let id = 1; id <= VIDEO_KEY_FAILURES; id++) failKey(id);
+  assert.deepEqual(take().slice(-3), [["narrow", "H.264 decode failed: bad 3"], ["key"], ["skipped", 3]]);
+  assert.equal(pipe.withdrawn, null);
+  assert.equal(pipe.keyFailures, 0);
+  pipe.decode(4, key(2), BYTES, null); // the 4:2:0 chain's keyframe decodes
+  codecs.made.at(-1).emit(4);
+  assert.deepEqual(take(), [["output", 4, 0, null]]);
+  for (let id = 5; id < 5 + VIDEO_KEY_FAILURES; id++) failKey(id); // then fails again: given up
+  assert.equal(pipe.withdrawn, "H.264 decode failed: bad 7");
+  assert.deepEqual(take().slice(-3), [["narrow", "H.264 decode failed: bad 7"], ["withdraw", "H.264 decode failed: bad 7"], ["skipped", 7]]);
 });
 
 test("VideoPipe: a decoder that refuses a keyframe at once (configure or decode throws) fails the same way", () => {
@@ -325,7 +385,8 @@ test("VideoPipe: a decoder that refuses a keyframe at once (configure or decode 
     throw new DOMException("", "DataError"); // no message: the name says what it was
   };
   pipe.decode(3, key(), BYTES, null);
-  assert.deepEqual(take(), [["withdraw", "H.264 decode failed: DataError"], ["skipped", 3]]);
+  const gaveUp = [["narrow", "H.264 decode failed: DataError"], ["withdraw", "H.264 decode failed: DataError"], ["skipped", 3]];
+  assert.deepEqual(take(), gaveUp);
   assert.equal(codecs.made.length, 3);
   assert.equal(codecs.made[2].state, "closed");
   codecs.Decoder.prototype.decode = decode;

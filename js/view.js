@@ -328,6 +328,7 @@ export class LiveView {
       skipped: ({ id, meta }) => meta.pull.skipped(id),
       // The pipe is reset with every connection (and so with every loop): its frames are the current loop's.
       requestKey: () => this.loop.requestKey(),
+      narrow: (reason) => this.videoOffer.narrow(reason, (text) => this.conn?.send(text)),
       withdraw: (reason) => this.videoOffer.withdraw(reason, (text) => this.conn?.send(text)),
       now: () => performance.now(),
     });

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from livecam_widget._chains import MAX_LAG, ChainBook, Seat, Take
 
-PARAMS = (0, 0)
+PARAMS = (0, 0, "420")
 
 
 def test_a_new_seat_starts_a_chain_with_a_keyframe_then_deltas() -> None:
@@ -72,10 +72,10 @@ def test_a_key_request_a_new_look_or_level_moves_the_seat_to_a_keyframe() -> Non
     seat.need_key = True
     again = book.place(seat, PARAMS)
     assert again.key and book.chains == [again.chain]  # alone on its chain: a new one in its place
-    relooked = book.place(seat, (1, 0))
+    relooked = book.place(seat, (1, 0, "420"))
     assert relooked.key and relooked.chain is not chain and book.chains == [relooked.chain]
-    stepped = book.place(seat, (1, 2))
-    assert stepped.key and stepped.chain.params == (1, 2)
+    stepped = book.place(seat, (1, 2, "420"))
+    assert stepped.key and stepped.chain.params == (1, 2, "420")
 
 
 def test_the_last_seat_leaving_drops_the_chain() -> None:
@@ -101,7 +101,7 @@ def test_every_seat_gets_its_chains_frames_in_order_from_a_keyframe(
         if wants_key:
             seat.need_key = True
         asked_key = seat.need_key
-        take = book.place(seat, (rev, 0))
+        take = book.place(seat, (rev, 0, "420"))
         if take.new:
             assert (take.chain.id, take.index) not in made
             made[take.chain.id, take.index] = take.key

@@ -73,6 +73,41 @@ def test_the_encoder_makes_a_keyframe_then_small_deltas_and_a_keyframe_when_aske
     assert all(cv2.PSNR(p, noisy(i)) > 30 for i, p in enumerate(pictures))
 
 
+def stripes(width: int = 320, height: int = 240) -> np.ndarray:
+    """One-pixel red and blue columns on gray, plus noise: colour detail that 4:2:0 cannot carry."""
+    image = np.full((height, width, 3), 128, np.uint8)
+    image[:, 0::2] = (40, 40, 220)
+    image[:, 1::2] = (220, 40, 40)
+    noise = np.random.default_rng(0).normal(0, 2, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def test_at_444_the_encoder_is_high_444_and_keeps_colour_that_420_loses() -> None:
+    image = stripes()
+    full, sub = H264Encoder(threads=1, chroma="444"), H264Encoder(threads=1, chroma="420")
+    data, key = full.encode(image, 23, key=False)
+    assert key and full.codec.startswith("avc1.f4")  # High 4:4:4 Predictive (profile_idc 244)
+    (picture,) = decode_all([data])
+    assert picture.shape == image.shape
+    (blurred,) = decode_all([sub.encode(image, 23, key=False)[0]])
+    assert cv2.PSNR(picture, image) > 35 > cv2.PSNR(blurred, image) + 10, "4:2:0 averages the stripes away"
+    units = [data] + [full.encode(stripes(), 23, key=False)[0] for _ in range(3)]
+    assert len(decode_all(units)) == 4  # deltas too: one picture per access unit
+    with pytest.raises(ValueError, match=r"chroma must be one of \['420', '444'\], not '422'"):
+        H264Encoder(chroma="422")
+
+
+@pytest.mark.parametrize("chroma", ["420", "444"])
+def test_the_stream_says_its_colours_are_bt601_limited_range(chroma: str) -> None:
+    """Said in the SPS (VUI): a decoder told nothing may take it for BT.709 (Chromium and Firefox did, and
+    painted pure green as (0, 215, 1); tests/browser/test_video.py reads the colours back)."""
+    data, _ = H264Encoder(threads=1, chroma=chroma).encode(noisy(0), 23, key=True)
+    (frame,) = av.CodecContext.create("h264", "r").decode(av.Packet(data))
+    assert frame.colorspace == 6  # AVCOL_SPC_SMPTE170M: BT.601
+    assert frame.color_range == 1  # AVCOL_RANGE_MPEG: limited (16-235)
+    assert (frame.color_primaries, frame.color_trc) == (6, 6)
+
+
 def test_a_new_size_or_quality_restarts_with_a_keyframe() -> None:
     encoder = H264Encoder(threads=1)
     encoder.encode(noisy(0), 23, key=False)
@@ -146,6 +181,35 @@ def test_a_viewer_that_offers_h264_gets_video_and_one_that_does_not_gets_jpeg() 
             # Each quality step of a video view costs a keyframe: it climbs back only after a long spell.
             ups = sorted(viewer.core.quality.up_after for viewer in lf._session.stream.viewers)
             assert ups == [IMAGE_UP_AFTER, VIDEO_UP_AFTER] and VIDEO_UP_AFTER > IMAGE_UP_AFTER
+
+    with LiveFrame(format="h264", max_fps=0) as lf:
+        asyncio.run(scenario(lf))
+
+
+def test_a_viewer_whose_decoder_takes_444_gets_it_on_a_chain_of_its_own() -> None:
+    async def scenario(lf: LiveFrame) -> None:
+        async with (
+            FrameClient(lf.url, video=True) as full,
+            FrameClient(lf.url, video=("h264",)) as sub,
+            FrameClient(lf.url, video=("h264-444", "h264")) as full_too,
+        ):
+            for i in range(4):
+                lf.update(noisy(i))
+                frames = await asyncio.gather(full.next(), sub.next(), full_too.next())
+                codecs = [frame.header["codec"][:7] for frame in frames]
+                assert codecs == ["avc1.f4", "avc1.42", "avc1.f4"]
+                chains = [frame.header["chain"] for frame in frames]
+                assert chains[0] == chains[2] != chains[1], "4:4:4 viewers share a chain; 4:2:0 has its own"
+                for frame in frames:
+                    assert cv2.PSNR(frame.decode(), noisy(i)) > 30
+            assert lf._session.stream.video.encodes == 8  # one encode per frame per chain
+            # A viewer that stops offering 4:4:4 moves to the 4:2:0 chain, from a keyframe.
+            await full.ws.send(json.dumps({"type": "video", "codecs": ["h264"]}))
+            lf.update(noisy(4))
+            moved, other = await asyncio.gather(full.next(), sub.next())
+            assert moved.header["codec"].startswith("avc1.42") and moved.header["key"]
+            assert moved.header["chain"] == other.header["chain"], "it joined the 4:2:0 viewer's chain"
+            assert cv2.PSNR(moved.decode(), noisy(4)) > 30
 
     with LiveFrame(format="h264", max_fps=0) as lf:
         asyncio.run(scenario(lf))

@@ -206,6 +206,10 @@ def test_a_video_offer_or_key_request_asks_for_a_keyframe_and_auto_moves_a_slow_
     core.seat.need_key = False
     assert core.receive('{"type":"video","codecs":["h264"]}', clock(), wall(clock)) == Noted()
     assert core.seat.need_key and core.wants_video("h264") and not core.wants_video("auto")
+    assert core.video_chroma == "420"
+    core.seat.need_key = False
+    assert core.receive('{"type":"video","codecs":["h264","h264-444"]}', clock(), wall(clock)) == Noted()
+    assert core.seat.need_key and core.video_chroma == "444", "a decoder that takes 4:4:4 gets it, from a key"
     core.seat.need_key = False
     assert core.receive('{"type":"next","key":true}', clock(), wall(clock)) == Granted()
     assert core.seat.need_key

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 #: How many frames a seat may trail its chain's newest and still take the frames it lacks.
 MAX_LAG = 2
-#: What a chain encodes for: the look's ``rev`` and the viewer's automatic-quality level.
-ChainParams = tuple[int, int]
+#: What a chain encodes for: the look's ``rev``, the viewer's automatic-quality level and the chroma format
+#: its decoder takes ("420" or "444", ``_h264.CHROMA``).
+ChainParams = tuple[int, int, str]
 
 _chain_ids = itertools.count(1)
 

@@ -52,8 +52,9 @@ class NextRequest:
     count: int = 1
 
 
-#: Video codecs a client may offer (docs/protocol.md, "Video frames"); other names are ignored.
-VIDEO_CODECS = ("h264",)
+#: Video codecs a client may offer (docs/protocol.md, "Video frames"); other names are ignored. "h264":
+#: Constrained Baseline, 4:2:0; "h264-444": High 4:4:4 Predictive, which the server prefers when offered.
+VIDEO_CODECS = ("h264", "h264-444")
 MAX_CODECS = 8
 
 

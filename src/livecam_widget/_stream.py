@@ -313,7 +313,7 @@ class Stream:
         look = self.look
         level = self._image_level(core)
         if level is None:
-            return await self.video.encoded(core.seat, frame, look, core.quality.level)
+            return await self.video.encoded(core.seat, frame, look, core.quality.level, core.video_chroma)
         return await self.cache.encoded(frame, look, level)
 
     async def next_encoded(self, after: Key, window: CaptureWindow = ANY_CAPTURE) -> Encoded | Failure:

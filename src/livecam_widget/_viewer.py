@@ -204,17 +204,23 @@ class ViewerCore:
         trip = statistics.median(self._trips) if self._trips else None
         return self.quality.observe(now, self._painted.rate(now), target, trip)
 
-    def wants_video(self, video_format: str, codec: str = "h264") -> bool:
+    def wants_video(self, video_format: str) -> bool:
         """Whether this viewer gets video under the widget's format: "h264" for every viewer that decodes
         it; "auto" once it decodes it and could not keep up with images (``video_if_slow``)."""
-        if codec not in self.video_codecs:
+        if not self.video_codecs:
             return False
         return video_format == "h264" or (video_format == "auto" and self.video_switched)
+
+    @property
+    def video_chroma(self) -> str:
+        """The chroma format of this viewer's video: "444" when its decoder takes High 4:4:4 (it offered
+        "h264-444"), else "420" (``_h264.CHROMA``)."""
+        return "444" if "h264-444" in self.video_codecs else "420"
 
     def video_if_slow(self) -> bool:
         """format="auto": a viewer that decodes video and stepped below the top of the image quality ladder
         moves to video, starting at its best quality; True when it moved now."""
-        if self.video_switched or "h264" not in self.video_codecs or self.quality.level == 0:
+        if self.video_switched or not self.video_codecs or self.quality.level == 0:
             return False
         self.video_switched = True
         self.quality.reset()

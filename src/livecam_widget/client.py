@@ -5,9 +5,10 @@ async with FrameClient(lf.url) as client:
     image = frame.decode()               # numpy BGR
     print(frame.seq, frame.age_ms)
 
-``FrameClient(url, video=True)`` offers H.264 (docs/protocol.md, "Video frames") and decodes every video frame
-as it arrives with PyAV (a chain's frames must all be decoded, in order); ``frame.decode()`` then returns the
-decoded picture as for an image.
+``FrameClient(url, video=True)`` offers H.264 at 4:2:0 and 4:4:4 (docs/protocol.md, "Video frames": FFmpeg's
+decoder takes both; ``video=("h264",)`` offers 4:2:0 only) and decodes every video frame as it arrives with
+PyAV (a chain's frames must all be decoded, in order); ``frame.decode()`` then returns the decoded picture as
+for an image.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from websockets.protocol import State
 
 from ._frames import Image
 from ._logs import redacting_logger
-from ._protocol import unpack_frame
+from ._protocol import VIDEO_CODECS, unpack_frame
 
 
 @dataclass
@@ -97,11 +98,12 @@ class FrameClient:
         *,
         origin: str | None = None,
         open_timeout: float = 10.0,
-        video: bool = False,
+        video: bool | tuple[str, ...] = False,
         decode_video: bool = True,
     ) -> None:
         self.url = url
-        self.video = video
+        #: The video codecs offered on connecting (none: images only).
+        self.video: tuple[str, ...] = VIDEO_CODECS if video is True else tuple(video or ())
         #: Decode video frames as they arrive (else the caller decodes them, in order, with H264Decoder).
         self.decode_video = decode_video
         self._decoder: H264Decoder | None = None
@@ -125,7 +127,7 @@ class FrameClient:
         )
         if self.video:
             self._decoder = H264Decoder() if self.decode_video else None
-            await self._ws.send(json.dumps({"type": "video", "codecs": ["h264"]}))
+            await self._ws.send(json.dumps({"type": "video", "codecs": list(self.video)}))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

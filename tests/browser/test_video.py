@@ -2,9 +2,10 @@
 
 The standalone page of an in-process widget (the same view as in Jupyter, without a Jupyter server): the
 pictures are read back from the canvas (lc_frames' block codes), so "decoded and painted" means the frames'
-own numbers on screen. Where WebCodecs is missing (a plain-http page on a host other than localhost is no
-secure context) the view gets JPEG and says why; a decode error costs one keyframe; a view throttled 6x
-stays fresh.
+own numbers on screen. Chromium's decoder takes High 4:4:4, so the view offers it and gets it; a decoder
+that claims 4:4:4 and then fails on it costs the view its 4:4:4, not its video. Where WebCodecs is missing (a
+plain-http page on a host other than localhost is no secure context) the view gets JPEG and says why; a
+decode error costs one keyframe; a view throttled 6x stays fresh.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import pathlib
 
+import numpy as np
 import pytest
 from lc_frames import Counter, LiveFrame
 from livecam_e2e import METRICS, Page, chromium_page, median, percentile, wait_for
@@ -59,6 +61,58 @@ BREAK_ONE_CHUNK = """
 """
 
 
+#: Wraps WebCodecs' VideoDecoder so that it refuses to be configured for High 4:4:4 (profile 244), as a
+#: decoder would that said yes to the probe and cannot decode the stream.
+FAIL_ON_444 = """
+(() => {
+  const Real = window.VideoDecoder;
+  window.__lcRefused = 0;
+  window.VideoDecoder = class extends Real {
+    configure(config) {
+      if (/^avc1\\.f4/i.test(config.codec)) {
+        window.__lcRefused++;
+        throw new DOMException('no 4:4:4 here (test)', 'NotSupportedError');
+      }
+      return super.configure(config);
+    }
+  };
+})();
+"""
+
+
+#: Makes the page's VideoDecoder say no to High 4:4:4, as Firefox's does: the view offers 4:2:0 only.
+NO_444 = """
+(() => {
+  const Real = window.VideoDecoder;
+  const asks = Real.isConfigSupported.bind(Real);
+  Real.isConfigSupported = async (config) =>
+    /^avc1\\.f4/i.test(config.codec) ? { supported: false } : asks(config);
+})();
+"""
+
+#: Flat patches (BGR) whose colours the view must paint as sent: primaries, a skin-like and a sky-like tone.
+PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128), (30, 200, 90), (255, 255, 255), (0, 0, 0)]
+PATCHES.append((200, 90, 40))
+
+READ_PATCHES = """
+() => {
+  const canvas = document.querySelector('.livecam canvas');
+  const g = canvas.getContext('2d');
+  const at = (i) => [
+    Math.round((((i % 4) * 120 + 60) * canvas.width) / 480),
+    Math.round(((Math.floor(i / 4) * 120 + 60) * canvas.height) / 240),
+  ];
+  return [0, 1, 2, 3, 4, 5, 6, 7].map((i) => Array.from(g.getImageData(...at(i), 1, 1).data.slice(0, 3)));
+}
+"""
+
+
+def last_codec(lf: LiveFrame) -> str:
+    """The codec string of the newest video frame the widget encoded ("" before any)."""
+    last = lf._session.stream.video.last
+    return last.codec if last is not None else ""
+
+
 def test_h264_is_decoded_and_painted_survives_a_decode_error_and_stays_fresh_throttled(
     request: pytest.FixtureRequest, tmp_path: pathlib.Path
 ) -> None:
@@ -68,6 +122,7 @@ def test_h264_is_decoded_and_painted_survives_a_decode_error_and_stays_fresh_thr
         seqs = page.wait_advancing(None, steps=10, timeout=60)
         assert seqs == sorted(seqs)
         wait_for(lambda: codecs(lf) == ["h264"], 15, "the view to get H.264")
+        assert last_codec(lf).startswith("avc1.f4"), "Chromium's decoder takes High 4:4:4: the view offers it"
         view = page.view(None)
         assert view is not None and view.valid and (view.width, view.height) == (480, 240)
         # The 20th chunk failed: the view asked for a keyframe and went on (no withdrawal, still video).
@@ -75,7 +130,7 @@ def test_h264_is_decoded_and_painted_survives_a_decode_error_and_stays_fresh_thr
         page.wait_advancing(None, steps=10, timeout=30)
         assert codecs(lf) == ["h264"], "a single decode error must not give video up"
         text = overlay(page)
-        assert "· h264" in text and "h264 off" not in text, text
+        assert "· h264 4:4:4" in text and "h264 off" not in text, text
         assert lf.stats["video"]["encodes"] > 0
 
         cdp = page.page.context.new_cdp_session(page.page)
@@ -106,6 +161,56 @@ def test_h264_is_decoded_and_painted_survives_a_decode_error_and_stays_fresh_thr
         assert percentile(ages, 95) < 1500, result
         assert result["median_last_quarter"] - result["median_first_quarter"] < 500, f"age drifts: {result}"
         assert codecs(lf) == ["h264"]
+
+
+def test_a_decoder_that_fails_on_444_falls_back_to_420_and_stays_on_video(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> None:
+    with LiveFrame(Counter(), fps=30, format="h264") as lf, chromium(request, tmp_path) as page:
+        page.page.context.add_init_script(FAIL_ON_444)
+        page.goto(lf.page_url)
+        page.wait_advancing(None, steps=10, timeout=60)
+        wait_for(lambda: last_codec(lf).startswith("avc1.42"), 15, "the view to narrow its offer to 4:2:0")
+        assert page.page.evaluate("() => window.__lcRefused") == 3, "three keyframes failed, then 4:2:0"
+        seqs = page.wait_advancing(None, steps=10, timeout=30)
+        assert seqs == sorted(seqs)
+        assert codecs(lf) == ["h264"], "giving up 4:4:4 is not giving up video"
+        text = overlay(page)
+        assert "· h264" in text and "4:4:4" not in text and "h264 off" not in text, text
+        assert page.page.evaluate("() => window.__lcRefused") == 3
+
+
+@pytest.mark.parametrize("chroma", ["444", "420"])
+def test_video_paints_the_colours_sent(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path, chroma: str
+) -> None:
+    """The stream says BT.601 (its VUI): a decoder told nothing took it for BT.709 and painted pure green as
+    (0, 215, 1). Each patch's centre must come back within 4 levels, at 4:4:4 and at 4:2:0."""
+    image = np.zeros((240, 480, 3), np.uint8)
+    for i, colour in enumerate(PATCHES):
+        image[(i // 4) * 120 : (i // 4) * 120 + 120, (i % 4) * 120 : (i % 4) * 120 + 120] = colour
+    with LiveFrame(format="h264", max_fps=30) as lf, chromium(request, tmp_path) as page:
+        if chroma == "420":
+            page.page.context.add_init_script(NO_444)
+        page.goto(lf.page_url)
+
+        def painted() -> list[list[int]] | None:
+            lf.update(image)
+            if not last_codec(lf):
+                return None
+            read: list[list[int]] = page.page.evaluate(READ_PATCHES)
+            return read if read[5] == [255, 255, 255] or max(read[5]) > 250 else None  # a frame is on screen
+
+        wait_for(painted, 30, "the patches on screen")
+        page.page.wait_for_timeout(300)  # a few more frames: the picture settles after the keyframe
+        lf.update(image)
+        page.page.wait_for_timeout(300)
+        got = page.page.evaluate(READ_PATCHES)
+        assert last_codec(lf).startswith("avc1.f4" if chroma == "444" else "avc1.42"), last_codec(lf)
+        wanted = [[r, g, b] for b, g, r in PATCHES]
+        pairs = zip(np.ravel(wanted).tolist(), np.ravel(got).tolist(), strict=True)
+        worst = max(abs(x - y) for x, y in pairs)
+        assert worst <= 4, f"painted {got}, sent {wanted}"
 
 
 def test_without_a_secure_context_the_view_gets_jpeg_and_says_why(
