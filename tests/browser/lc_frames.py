@@ -58,3 +58,33 @@ def tagger(tag: int):
 
     process.__name__ = f"tagger_{tag}"
     return process
+
+
+#: Flat colour patches (BGR) for checking that a view paints colours as sent: primaries, gray, white, black,
+#: a skin-like and a sky-like tone. ``with_patches`` draws patch i over x = 60 i .. 60 i + 60, y = 120 .. 240.
+PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128), (30, 200, 90), (255, 255, 255), (0, 0, 0)]
+PATCHES.append((200, 90, 40))
+
+#: A page expression: the RGB at each patch's centre on the view's canvas (scaled to the canvas's size).
+READ_PATCHES = """(() => {
+  const canvas = document.querySelector('.livecam canvas');
+  const g = canvas.getContext('2d');
+  const y = Math.round((180 * canvas.height) / 240);
+  return [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
+    Array.from(g.getImageData(Math.round(((60 * i + 30) * canvas.width) / 480), y, 1, 1).data.slice(0, 3)));
+})()"""
+
+
+def with_patches(frame: np.ndarray) -> np.ndarray:
+    """A ``process`` that paints PATCHES over the lower half of a W x H frame."""
+    out = frame.copy()
+    for i, colour in enumerate(PATCHES):
+        out[120:240, 60 * i : 60 * i + 60] = colour
+    return out
+
+
+def patch_error(read: list[list[int]]) -> int:
+    """The largest difference, in levels of any channel, between READ_PATCHES' answer and PATCHES."""
+    wanted = [[r, g, b] for b, g, r in PATCHES]
+    pairs = zip(np.ravel(wanted).tolist(), np.ravel(read).tolist(), strict=True)
+    return max(abs(x - y) for x, y in pairs)

@@ -16,7 +16,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from lc_frames import Counter, LiveFrame
+from lc_frames import PATCHES, READ_PATCHES, Counter, H, LiveFrame, W, patch_error, with_patches
 from livecam_e2e import METRICS, Page, chromium_page, median, percentile, wait_for
 
 pytestmark = pytest.mark.browser
@@ -89,23 +89,6 @@ NO_444 = """
     /^avc1\\.f4/i.test(config.codec) ? { supported: false } : asks(config);
 })();
 """
-
-#: Flat patches (BGR) whose colours the view must paint as sent: primaries, a skin-like and a sky-like tone.
-PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128), (30, 200, 90), (255, 255, 255), (0, 0, 0)]
-PATCHES.append((200, 90, 40))
-
-READ_PATCHES = """
-() => {
-  const canvas = document.querySelector('.livecam canvas');
-  const g = canvas.getContext('2d');
-  const at = (i) => [
-    Math.round((((i % 4) * 120 + 60) * canvas.width) / 480),
-    Math.round(((Math.floor(i / 4) * 120 + 60) * canvas.height) / 240),
-  ];
-  return [0, 1, 2, 3, 4, 5, 6, 7].map((i) => Array.from(g.getImageData(...at(i), 1, 1).data.slice(0, 3)));
-}
-"""
-
 
 def last_codec(lf: LiveFrame) -> str:
     """The codec string of the newest video frame the widget encoded ("" before any)."""
@@ -186,9 +169,7 @@ def test_video_paints_the_colours_sent(
 ) -> None:
     """The stream says BT.601 (its VUI): a decoder told nothing took it for BT.709 and painted pure green as
     (0, 215, 1). Each patch's centre must come back within 4 levels, at 4:4:4 and at 4:2:0."""
-    image = np.zeros((240, 480, 3), np.uint8)
-    for i, colour in enumerate(PATCHES):
-        image[(i // 4) * 120 : (i // 4) * 120 + 120, (i % 4) * 120 : (i % 4) * 120 + 120] = colour
+    image = with_patches(np.zeros((H, W, 3), np.uint8))
     with LiveFrame(format="h264", max_fps=30) as lf, chromium(request, tmp_path) as page:
         if chroma == "420":
             page.page.context.add_init_script(NO_444)
@@ -199,7 +180,8 @@ def test_video_paints_the_colours_sent(
             if not last_codec(lf) or codecs(lf) != ["h264"]:  # the view's first frames may be JPEG
                 return None
             read: list[list[int]] = page.page.evaluate(READ_PATCHES)
-            return read if read[5] == [255, 255, 255] or max(read[5]) > 250 else None  # a frame is on screen
+            white = PATCHES.index((255, 255, 255))
+            return read if min(read[white]) > 250 else None  # a frame is on screen
 
         wait_for(painted, 30, "the patches on screen")
         page.page.wait_for_timeout(300)  # a few more frames: the picture settles after the keyframe
@@ -207,10 +189,7 @@ def test_video_paints_the_colours_sent(
         page.page.wait_for_timeout(300)
         got = page.page.evaluate(READ_PATCHES)
         assert last_codec(lf).startswith("avc1.f4" if chroma == "444" else "avc1.42"), last_codec(lf)
-        wanted = [[r, g, b] for b, g, r in PATCHES]
-        pairs = zip(np.ravel(wanted).tolist(), np.ravel(got).tolist(), strict=True)
-        worst = max(abs(x - y) for x, y in pairs)
-        assert worst <= 4, f"painted {got}, sent {wanted}"
+        assert patch_error(got) <= 4, f"painted {got}, sent {PATCHES} (BGR)"
 
 
 def test_without_a_secure_context_the_view_gets_jpeg_and_says_why(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lc_frames import Counter, make
+from lc_frames import PATCHES, READ_PATCHES, Counter, make, patch_error, with_patches
 
 from livecam_widget import LiveFrame
 
@@ -34,26 +34,6 @@ from .engine_checks import (
 from .engine_drivers import ENGINE_METRICS, Engine, artifact_path, keep_failure_artifacts
 
 FPS = 30
-
-#: Flat patches (BGR) drawn over the lower half of the frames for the colour check: primaries, gray, white,
-#: black, a skin-like and a sky-like tone. Patch i spans x = 60 i .. 60 i + 60, y = 120 .. 240.
-PATCHES = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128), (30, 200, 90), (255, 255, 255), (0, 0, 0)]
-PATCHES.append((200, 90, 40))
-READ_PATCHES = """(() => {
-  const canvas = document.querySelector('.livecam canvas');
-  const g = canvas.getContext('2d');
-  const y = Math.round((180 * canvas.height) / 240);
-  return [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
-    Array.from(g.getImageData(Math.round(((60 * i + 30) * canvas.width) / 480), y, 1, 1).data.slice(0, 3)));
-})()"""
-
-
-def with_patches(image: np.ndarray) -> np.ndarray:
-    """A ``process`` that paints PATCHES over the lower half of a 480x240 frame."""
-    image = image.copy()
-    for i, colour in enumerate(PATCHES):
-        image[120:240, 60 * i : 60 * i + 60] = colour
-    return image
 
 
 class Stamped(Counter):
@@ -259,9 +239,7 @@ def test_h264_is_decoded_or_falls_back_to_jpeg_saying_why(
         live.lf.process = with_patches
         time.sleep(1.5)  # frames of the new look on screen
         got = engine.eval(READ_PATCHES)
-        wanted = [[r, g, b] for b, g, r in PATCHES]
-        worst = max(abs(x - y) for x, y in zip(np.ravel(wanted), np.ravel(got), strict=True))
-        result["colour_error_max"] = int(worst)
+        worst = result["colour_error_max"] = patch_error(got)
         ENGINE_METRICS[f"{engine.name}.page.h264"] = result
         print(f"\n{engine.name} {engine.version} h264: {result}")
         if codecs == ["h264"]:
@@ -271,4 +249,4 @@ def test_h264_is_decoded_or_falls_back_to_jpeg_saying_why(
             assert "h264 off:" in text and "· jpeg" in text, text
         # Firefox paints them within 2 levels; WebKitGTK's video path about 1 % dark (white as 253, at 4:2:0
         # and 4:4:4 alike; its JPEG within 1). A stream taken for BT.709 is off by 20-40.
-        assert worst <= 8, f"{engine.name} painted {got}, sent {wanted}"
+        assert worst <= 8, f"{engine.name} painted {got}, sent {PATCHES} (BGR)"
