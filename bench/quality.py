@@ -1,6 +1,6 @@
 """Images or video on a limited link: JPEG at fixed quality, JPEG with `quality="auto"`, H.264, same run.
 
-    python -m bench.quality                # 20 s per case after 6 s of settling, about 5 minutes
+    python -m bench.quality                # 20 s per case after 6 s of settling, about 7 minutes
     python -m bench.quality --seconds 40
 
 1280x720 frames at 60 fps (bench/frames.py: test pattern plus sensor noise, ~100 KB at JPEG quality 80;
@@ -13,15 +13,16 @@ gets 4:4:4); one more H.264 case offers 4:2:0 only, as Firefox's does.
 
 Reported: frames per second received, age on arrival (now - t_capture) p50/p95, bytes per frame, the quality
 level the viewer settled on, the codec of the last frame (`h264/444`: High 4:4:4), the kernel's encode time
-per frame (its stats), the benchmark process's CPU (server and receiving client; decoding is done
-afterwards) and the picture quality: PSNR (every frame) and SSIM (every 10th) of the decoded frames against
-the frames the producer fed, at the source's size (a downscaled frame is scaled back up, as the view draws
-it), and PSNR against the same frames without their sensor noise ("scene"). Against the fed frames the noise
-dominates (a codec that drops it and keeps the scene exactly scores 33.2 dB); against the scene, what a
-codec keeps of the picture's edges shows. Video frames are decoded in order with PyAV after the measurement,
-as a view decodes them on arrival. Last, on the slowest link, how H.264 recovers: after a decode error (the
-next grant asks for a keyframe) and after a dropped connection (a new one starts on a keyframe), the
-keyframe's size and time to arrive and the ages of the ten frames after it.
+per frame (its stats), the benchmark process's CPU (server and receiving client; decoding is done afterwards)
+and the picture quality: PSNR (every frame) and SSIM (every 10th) of the decoded frames against the frames the
+producer fed, at the source's size (a downscaled frame is scaled back up, as the view draws it), and PSNR
+against the same frames without their sensor noise ("scene"). Against the fed frames the noise dominates (a
+codec that drops it and keeps the scene exactly scores 33.2 dB), and "limit" is the most any codec could score
+at the case's bytes per frame (bench/bound.py: the rate-distortion bound of that noise); against the scene,
+what a codec keeps of the picture's edges shows. Video frames are decoded in order with PyAV after the
+measurement, as a view decodes them on arrival. Last, on the slowest link, how H.264 recovers: after a decode
+error (the next grant asks for a keyframe) and after a dropped connection (a new one starts on a keyframe),
+the keyframe's size and time to arrive and the ages of the ten frames after it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench import bound
 from bench.frames import Producer, make_frames, make_scene
 from bench.proxy import TokenBucketLink
 from livecam_widget import LiveFrame
@@ -214,20 +216,24 @@ def main() -> None:
             result = asyncio.run(case(fmt, quality, offer, mbit, args.settle, args.seconds))
             rows.append((mbit, fmt, quality, result))
             print(f"  {mbit:g} Mbit/s format={fmt} quality={quality} offer={offer}: {result}", flush=True)
+    print("  the most any codec could reach against the fed frames at each size (bench.bound)", flush=True)
+    slopes = bound.curve(bound.bench_classes(), bound.BETAS)
     print()
     print(
         f"1280x720 at 60 fps, max_fps 30, one viewer via the link, {args.seconds:g} s after {args.settle:g} s"
     )
     print(
         f"{'link':>10} {'format':>6} {'quality':>8} {'fps':>6} {'age p50':>8} {'p95':>6} {'KB/frame':>9} "
-        f"{'level':>6} {'codec':>8} {'enc ms':>7} {'CPU %':>6} {'PSNR':>6} {'SSIM':>6} {'scene':>6}"
+        f"{'level':>6} {'codec':>8} {'enc ms':>7} {'CPU %':>6} {'PSNR':>6} {'limit':>6} {'SSIM':>6} "
+        f"{'scene':>6}"
     )
     for mbit, fmt, quality, r in rows:
         encode = f"{r['encode_ms']:7.1f}" if r["encode_ms"] is not None else f"{'-':>7}"
+        limit = bound.psnr(bound.least_mse(slopes, bound.rate_of(r["kb"])))
         print(
             f"{mbit:>6g} Mb/s {fmt:>6} {quality!s:>8} {r['fps']:6.1f} {r['p50']:8.0f} {r['p95']:6.0f} "
             f"{r['kb']:9.1f} {r['level']!s:>6} {r['codec']!s:>8} {encode} {r['cpu']:6.0f} {r['psnr']:6.2f} "
-            f"{r['ssim']:6.3f} {r['scene']:6.2f}"
+            f"{limit:6.2f} {r['ssim']:6.3f} {r['scene']:6.2f}"
         )
     mbit = min(float(rate) for rate in args.links.split(","))
     print(f"\nH.264 at {mbit:g} Mbit/s: fresh again after a decode error and after a dropped connection")
