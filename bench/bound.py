@@ -218,9 +218,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--psnr", default="33.5,33.73,33.79,34",
+    parser.add_argument("--psnr", default="33.5,33.73,33.79,33.81,34",
                         help="PSNR targets (dB against the fed frames), comma-separated")
-    parser.add_argument("--kb", default="6.0,15.7,16.9,20.3,21.5,30,50,98",
+    parser.add_argument("--kb", default="6.0,15.7,16.9,20.3,21.5,50,98",
                         help="bytes per frame (KB), comma-separated")
     args = parser.parse_args()
     started = time.perf_counter()
