@@ -1,6 +1,6 @@
 """The most picture quality any codec could deliver on bench.quality's frames within a byte budget.
 
-    python -m bench.bound                      # about half a minute
+    python -m bench.bound                      # about a minute and a half
     python -m bench.bound --psnr 33.79 --kb 15.7
 
 bench.quality scores the decoded frames against the frames fed, and those are a scene plus fresh sensor
@@ -8,27 +8,28 @@ noise (bench/frames.py: gaussian, sigma 6, truncated to integers, clipped to 0..
 them more closely than the scene does has to carry part of that noise, and noise does not compress: how
 many bits it takes at least is a number rate-distortion theory gives, whatever the codec and its settings.
 
-The bound assumes the most a codec could be given: the scene itself, at both ends, for free. What is left
-to send is each sample's noise, and given the scene the samples are independent, so the fewest bits for a
-mean squared error ``D`` over a frame is the sum over samples of the noise's rate-distortion function, which
-depends on the sample's scene value ``v`` only through clipping near 0 and 255 (``R_v``). Blahut's
-algorithm (Blahut 1972, IEEE Trans. Inform. Theory 18(4)) computes each ``R_v`` on a grid of reproduction
-values, and its dual gives a lower bound that holds whether or not the iteration has converged: for a slope
-``beta > 0`` and any reproduction distribution ``q``, with
+The bound assumes the most a codec could be given: the scene itself, at both ends, for free. What is left to
+send is each sample's noise, and given the scene the samples are independent (each frame has a noise field of
+its own; they repeat after 60 frames, further back than the 16 an H.264 decoder keeps), so the fewest bits for
+a mean squared error ``D`` over a frame is the sum over samples of the noise's rate-distortion function, which
+depends on the sample's scene value ``v`` only through clipping near 0 and 255 (``R_v``). Blahut's algorithm
+(Blahut 1972, IEEE Trans. Inform. Theory 18(4)) computes each ``R_v`` on a grid of reproduction values, and
+the dual bound that paper stops on holds whether or not the iteration has converged: for a slope ``beta > 0``
+and any reproduction distribution ``q``, with
 
     c(y) = sum_x p(x) exp(-beta (x - y)^2) / sum_y' q(y') exp(-beta (x - y')^2)
 
 the line ``R >= -beta D - sum_x p(x) log sum_y' q(y') exp(-beta (x - y')^2) - log max_y c(y)`` (nats per
 sample) holds at every ``D``. The maximum runs over all real ``y``; it is read on a grid a hundredth of a
-level apart (``c`` is a sum of gaussians about ten levels wide, so a finer grid moves it by parts per
-million, well under a byte per frame). Summing the classes' lines at a
-common slope bounds the whole frame; the best line over a range of slopes is the bound printed. The same
-``q`` is also a channel a codec could imitate, so each slope gives an achievable point too: the two sandwich
-the true curve, and the gap shows how tight the bound is.
+level apart (``c`` is a sum of gaussians about ten levels wide: a grid ten times finer moves it by parts per
+billion). Summing the classes' lines at a common slope bounds the whole frame; the best line over a range of
+slopes is the bound printed. The same ``q`` is also a channel a codec could imitate, so each slope gives an
+achievable point too: the two sandwich the true curve, and the gap shows how tight the bound is. The noise's
+tails beyond 1e-12 of probability are left out, which moves nothing printed.
 
 The figures are for the average squared error over a frame, or over frames of similar size (a stream at a
-steady rate): mean squared error is convex in the rate, so spreading the bytes unevenly over frames cannot
-lower the average error. (bench.quality reports the mean of per-frame PSNR, which frames of very uneven
+steady rate): the least mean squared error is convex in the rate, so spreading the bytes unevenly over frames
+cannot lower the average error. (bench.quality reports the mean of per-frame PSNR, which frames of very uneven
 sizes could push up: one near-lossless frame of a megabyte or more among dozens of scene-only ones.)
 """
 
