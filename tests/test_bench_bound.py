@@ -18,6 +18,10 @@ def one_class(x: np.ndarray, p: np.ndarray) -> bound.Classes:
     return bound.Classes(x[None, :].astype(float), p[None, :] / p.sum(), np.array([1.0]))
 
 
+def variance(x: np.ndarray, p: np.ndarray) -> float:
+    return float(p @ x**2 - (p @ x) ** 2)
+
+
 def test_the_noise_model_is_the_noise_the_benchmark_frames_carry() -> None:
     k, pk = bound.noise_pmf(NOISE_SIGMA)
     fed = np.stack(make_frames(320, 240, 4, seed=3, noise_fields=4)).astype(int)
@@ -29,7 +33,7 @@ def test_the_noise_model_is_the_noise_the_benchmark_frames_carry() -> None:
     seen = np.bincount(noise - k[0], minlength=len(k)) / noise.size
     assert 0.5 * np.abs(seen - pk).sum() < 0.005  # total variation; sampling alone gives ~0.002
     assert np.var(noise) == pytest.approx(float(pk @ k**2), rel=0.01)
-    # Truncation toward zero, not rounding: zero is twice as likely as its neighbours' share of the bell.
+    # Truncation toward zero, not rounding: 0 takes all of (-1, 1), twice the width any other value gets.
     assert pk[reach] == pytest.approx(2 * pk[reach + 1], rel=0.05)
 
 
@@ -41,21 +45,17 @@ def test_classes_merge_mirrored_scene_values_and_the_unclipped_middle() -> None:
     edge, middle = cls.x
     assert edge.min() == 0 and edge.max() > 0  # scene value 0: nothing below it
     assert middle.min() == -middle.max()  # no clipping
-    def variance(x: np.ndarray, p: np.ndarray) -> float:
-        return float(p @ x**2 - (p @ x) ** 2)
-
     assert variance(edge, cls.p[0]) < variance(middle, cls.p[1]) / 2
 
 
 def test_a_gaussian_like_source_stays_under_the_gaussian_curve_and_close_to_it() -> None:
     k, pk = bound.noise_pmf(NOISE_SIGMA)
     cls = one_class(k, pk)
-    variance = float(pk @ k**2)
     slopes = bound.curve(cls, [0.016, 0.018, 0.020])
     for s in slopes:
         low = s.intercept - s.beta * s.mse
         assert 0 < low <= s.rate < low + 2e-4  # the line under the point it was solved for, and close
-        gaussian = 0.5 * math.log(variance / s.mse)  # the most any source of this variance can need
+        gaussian = 0.5 * math.log(variance(k, pk) / s.mse)  # the most any source of this variance can need
         assert 0.9 * gaussian < s.rate <= gaussian
         assert bound.least_rate(slopes, s.mse) <= s.rate
         assert bound.least_mse(slopes, s.rate) <= s.mse
