@@ -178,18 +178,20 @@ def least_mse(slopes: Sequence[Slope], rate: float) -> float:
 def achievable_mse(slopes: Sequence[Slope], rate: float) -> float | None:
     """The error the computed channels reach at ``rate`` (between two of them: each used for a share of the
     samples), or None outside the computed range."""
-    points = sorted((s.rate, s.mse) for s in slopes)
-    if not points[0][0] <= rate <= points[-1][0]:
-        return None
-    return float(np.interp(rate, [r for r, _ in points], [e for _, e in points]))
+    return _between([(s.rate, s.mse) for s in slopes], rate)
 
 
 def achievable_rate(slopes: Sequence[Slope], mse: float) -> float | None:
     """The rate at which the computed channels reach ``mse``, or None outside the computed range."""
-    points = sorted((s.mse, s.rate) for s in slopes)
-    if not points[0][0] <= mse <= points[-1][0]:
+    return _between([(s.mse, s.rate) for s in slopes], mse)
+
+
+def _between(points: list[tuple[float, float]], at: float) -> float | None:
+    """The straight line between the two (x, y) points around ``at``; None outside them."""
+    points.sort()
+    if not points[0][0] <= at <= points[-1][0]:
         return None
-    return float(np.interp(mse, [e for e, _ in points], [r for _, r in points]))
+    return float(np.interp(at, [x for x, _ in points], [y for _, y in points]))
 
 
 def psnr(mse: float) -> float:
